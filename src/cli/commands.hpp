@@ -1,0 +1,23 @@
+#pragma once
+// The subcommands of the `bbt` binary. Each takes the arguments after its own name
+// (args[0] is "bbt <command>") and returns the process exit code. Errors are thrown as
+// bbt::UsageError (exit 2) or bbt::Error (exit 1) and printed by main.
+#include <string>
+#include <vector>
+
+namespace bbt::cli {
+
+using Args = std::vector<std::string>;
+
+int cmd_train(const Args& args);
+int cmd_eval(const Args& args);
+int cmd_score(const Args& args);
+int cmd_tokenize(const Args& args);
+int cmd_make_tiny_model(const Args& args);
+int cmd_report(const Args& args);
+int cmd_bench(const Args& args);
+
+// For commands that another piece of work fills in later.
+int not_yet_built(const std::string& command);
+
+}  // namespace bbt::cli
