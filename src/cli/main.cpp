@@ -26,7 +26,8 @@ const Command kCommands[] = {
 };
 
 void print_help(std::ostream& os) {
-  os << "bbt " << BBT_VERSION << " - Black-Box Tuning for Language-Model-as-a-Service (Sun et al., ICML 2022)\n\n"
+  os << "bbt " << BBT_VERSION
+     << " - Black-Box Tuning for Language-Model-as-a-Service (Sun et al., ICML 2022)\n\n"
      << "usage: bbt <command> [options]\n       bbt <command> --help\n\ncommands:\n";
   for (const auto& c : kCommands) {
     std::string name = c.name;
