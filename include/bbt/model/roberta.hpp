@@ -1,0 +1,69 @@
+#pragma once
+// RoBERTa (Hugging Face RobertaForMaskedLM) inference for BBT: verbalizer logits at <mask>, with
+// continuous prompts added to (add) or placed in front of (cat) the embedding output.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bbt/model/config.hpp"
+
+namespace bbt::model {
+
+struct LoadOptions {
+  torch::Device device = torch::kCPU;
+  // float32 on CPU; bfloat16 or float16 on CUDA (LayerNorm and softmax accumulate in float32).
+  torch::ScalarType dtype = torch::kFloat32;
+  // Rows per forward pass: bounds activation memory.
+  std::int64_t max_batch = 64;
+};
+
+enum class PromptMode { kAdd, kCat };
+
+// Token rows (each <s> ... </s>; in add mode with placeholders at positions 1..n) and the
+// <mask> position in each row.
+struct MaskBatch {
+  std::vector<std::vector<std::int64_t>> ids;
+  std::vector<std::int64_t> mask_pos;
+};
+
+class Roberta {
+ public:
+  // Reads DIR/config.json and DIR/model.safetensors (Hub tensor names).
+  static Roberta load(const std::string& dir, const LoadOptions& options = {});
+
+  const RobertaConfig& config() const { return config_; }
+  const LoadOptions& options() const { return options_; }
+  // Standard deviation (unbiased) of all entries of the word-embedding matrix.
+  double word_embedding_std() const { return word_embedding_std_; }
+
+  // Logits [rows, K] (float32, CPU) of the verbalizer tokens label_ids [K] at each row's <mask>.
+  // prompts [C, n, H] (undefined = no prompt), prompt_index [rows] int64 (CPU) picks the prompt of
+  // each row.
+  torch::Tensor mask_logits(const MaskBatch& batch, const torch::Tensor& prompts,
+                            const torch::Tensor& prompt_index, PromptMode mode,
+                            const torch::Tensor& label_ids) const;
+
+ private:
+  struct Layer {
+    torch::Tensor qkv_w, qkv_b;  // fused [3H, H], [3H]
+    torch::Tensor attn_out_w, attn_out_b, attn_ln_w, attn_ln_b;
+    torch::Tensor inter_w, inter_b, out_w, out_b, out_ln_w, out_ln_b;
+  };
+  Roberta() = default;
+  // One chunk of rows: [rows, K] in the compute dtype on the device.
+  torch::Tensor forward_chunk(const MaskBatch& batch, std::size_t row0, std::size_t rows,
+                              const torch::Tensor& prompts, const torch::Tensor& prompt_index,
+                              PromptMode mode, const torch::Tensor& label_ids) const;
+  torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) const;
+
+  RobertaConfig config_;
+  LoadOptions options_;
+  double word_embedding_std_ = 0.0;
+  torch::Tensor word_emb_, pos_emb_, type_emb0_, emb_ln_w_, emb_ln_b_;
+  std::vector<Layer> layers_;
+  torch::Tensor head_dense_w_, head_dense_b_, head_ln_w_, head_ln_b_, decoder_w_, decoder_b_;
+};
+
+}  // namespace bbt::model

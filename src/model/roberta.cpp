@@ -1,0 +1,302 @@
+// RoBERTa masked-LM inference restricted to what BBT needs: <mask> rows, verbalizer columns.
+#include "bbt/model/roberta.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+#include "attention_shim.hpp"
+#include "bbt/common/error.hpp"
+#include "bbt/model/safetensors.hpp"
+
+namespace bbt::model {
+
+namespace {
+
+std::string shape_str(const std::vector<std::int64_t>& s) {
+  std::ostringstream o;
+  o << '[';
+  for (std::size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  o << ']';
+  return o.str();
+}
+
+// Additive attention-mask value: large enough that exp() underflows to exactly 0, finite so
+// that no -inf - -inf NaN can appear.
+double mask_value(torch::ScalarType dtype) { return dtype == torch::kFloat16 ? -3.0e4 : -1.0e9; }
+
+// Checks names and shapes of everything needed before any tensor data is read, so that one error
+// lists every missing or mis-shaped tensor.
+class WeightStore {
+ public:
+  explicit WeightStore(const SafetensorsFile& file) : file_(file) {}
+  void require(const std::string& name, std::vector<std::int64_t> shape) {
+    if (!file_.contains(name)) {
+      problems_.push_back("missing tensor '" + name + "'");
+    } else if (file_.info(name).shape != shape) {
+      problems_.push_back("tensor '" + name + "' has shape " + shape_str(file_.info(name).shape) +
+                          ", expected " + shape_str(shape));
+    }
+  }
+  void check() const {
+    if (problems_.empty()) return;
+    std::string msg = "checkpoint '" + file_.path() + "': ";
+    for (std::size_t i = 0; i < problems_.size(); ++i) msg += (i ? "; " : "") + problems_[i];
+    throw Error(msg);
+  }
+
+ private:
+  const SafetensorsFile& file_;
+  std::vector<std::string> problems_;
+};
+
+}  // namespace
+
+Roberta Roberta::load(const std::string& dir, const LoadOptions& options) {
+  if (options.dtype != torch::kFloat32 && options.dtype != torch::kBFloat16 &&
+      options.dtype != torch::kFloat16)
+    throw UsageError("model dtype must be float32, bfloat16 or float16");
+  if (options.dtype != torch::kFloat32 && options.device.is_cpu())
+    throw UsageError("reduced-precision model dtypes are for CUDA; use float32 on CPU");
+  if (options.max_batch < 1) throw UsageError("model max_batch must be >= 1");
+  Roberta m;
+  m.options_ = options;
+  m.config_ = read_config(dir + "/config.json");
+  const auto& c = m.config_;
+  const auto st = SafetensorsFile::open(dir + "/model.safetensors");
+  const std::int64_t H = c.hidden_size, F = c.intermediate_size, V = c.vocab_size;
+
+  WeightStore ws(st);
+  const std::string e = "roberta.embeddings.";
+  ws.require(e + "word_embeddings.weight", {V, H});
+  ws.require(e + "position_embeddings.weight", {c.max_position_embeddings, H});
+  ws.require(e + "token_type_embeddings.weight", {c.type_vocab_size, H});
+  ws.require(e + "LayerNorm.weight", {H});
+  ws.require(e + "LayerNorm.bias", {H});
+  for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = "roberta.encoder.layer." + std::to_string(l) + ".";
+    for (const char* s : {"query", "key", "value"}) {
+      ws.require(p + "attention.self." + s + ".weight", {H, H});
+      ws.require(p + "attention.self." + s + ".bias", {H});
+    }
+    ws.require(p + "attention.output.dense.weight", {H, H});
+    ws.require(p + "attention.output.dense.bias", {H});
+    ws.require(p + "attention.output.LayerNorm.weight", {H});
+    ws.require(p + "attention.output.LayerNorm.bias", {H});
+    ws.require(p + "intermediate.dense.weight", {F, H});
+    ws.require(p + "intermediate.dense.bias", {F});
+    ws.require(p + "output.dense.weight", {H, F});
+    ws.require(p + "output.dense.bias", {H});
+    ws.require(p + "output.LayerNorm.weight", {H});
+    ws.require(p + "output.LayerNorm.bias", {H});
+  }
+  ws.require("lm_head.dense.weight", {H, H});
+  ws.require("lm_head.dense.bias", {H});
+  ws.require("lm_head.layer_norm.weight", {H});
+  ws.require("lm_head.layer_norm.bias", {H});
+  const bool tied = !st.contains("lm_head.decoder.weight");
+  if (!tied) ws.require("lm_head.decoder.weight", {V, H});
+  const std::string bias_name = st.contains("lm_head.bias") ? "lm_head.bias" : "lm_head.decoder.bias";
+  ws.require(bias_name, {V});
+  ws.check();
+
+  const auto dev = options.device;
+  const auto dt = options.dtype;
+  // Matrices and biases in the compute dtype; LayerNorm parameters stay float32.
+  auto mat = [&](const std::string& name) { return st.tensor(name).to(dev, dt); };
+  auto ln = [&](const std::string& name) { return st.tensor(name).to(dev, torch::kFloat32); };
+
+  auto word = st.tensor(e + "word_embeddings.weight");  // [V, H] float32 on the host
+  m.word_embedding_std_ = word.std().item<double>();
+  m.word_emb_ = word.to(dev, dt);
+  word = torch::Tensor();
+  m.pos_emb_ = mat(e + "position_embeddings.weight");                   // [P, H]
+  m.type_emb0_ = mat(e + "token_type_embeddings.weight").select(0, 0);  // [H]
+  m.emb_ln_w_ = ln(e + "LayerNorm.weight");
+  m.emb_ln_b_ = ln(e + "LayerNorm.bias");
+  for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = "roberta.encoder.layer." + std::to_string(l) + ".";
+    const std::string a = p + "attention.self.";
+    Layer layer;
+    // Fused QKV, built once here: one matmul per layer in the forward pass.
+    layer.qkv_w = torch::cat({st.tensor(a + "query.weight"), st.tensor(a + "key.weight"),
+                              st.tensor(a + "value.weight")})
+                      .to(dev, dt);  // [3H, H]
+    layer.qkv_b =
+        torch::cat({st.tensor(a + "query.bias"), st.tensor(a + "key.bias"), st.tensor(a + "value.bias")})
+            .to(dev, dt);  // [3H]
+    layer.attn_out_w = mat(p + "attention.output.dense.weight");
+    layer.attn_out_b = mat(p + "attention.output.dense.bias");
+    layer.attn_ln_w = ln(p + "attention.output.LayerNorm.weight");
+    layer.attn_ln_b = ln(p + "attention.output.LayerNorm.bias");
+    layer.inter_w = mat(p + "intermediate.dense.weight");
+    layer.inter_b = mat(p + "intermediate.dense.bias");
+    layer.out_w = mat(p + "output.dense.weight");
+    layer.out_b = mat(p + "output.dense.bias");
+    layer.out_ln_w = ln(p + "output.LayerNorm.weight");
+    layer.out_ln_b = ln(p + "output.LayerNorm.bias");
+    m.layers_.push_back(std::move(layer));
+  }
+  m.head_dense_w_ = mat("lm_head.dense.weight");
+  m.head_dense_b_ = mat("lm_head.dense.bias");
+  m.head_ln_w_ = ln("lm_head.layer_norm.weight");
+  m.head_ln_b_ = ln("lm_head.layer_norm.bias");
+  m.decoder_w_ = tied ? m.word_emb_ : mat("lm_head.decoder.weight");  // [V, H]
+  m.decoder_b_ = mat(bias_name);                                      // [V]
+  return m;
+}
+
+torch::Tensor Roberta::layer_norm(const torch::Tensor& x, const torch::Tensor& w,
+                                  const torch::Tensor& b) const {
+  const std::vector<std::int64_t> shape{config_.hidden_size};
+  if (x.scalar_type() == torch::kFloat32) return torch::layer_norm(x, shape, w, b, config_.layer_norm_eps);
+  // Reduced precision: normalise in float32, store back in the compute dtype.
+  return torch::layer_norm(x.to(torch::kFloat32), shape, w, b, config_.layer_norm_eps).to(x.scalar_type());
+}
+
+torch::Tensor Roberta::mask_logits(const MaskBatch& batch, const torch::Tensor& prompts,
+                                   const torch::Tensor& prompt_index, PromptMode mode,
+                                   const torch::Tensor& label_ids) const {
+  const auto& c = config_;
+  const std::size_t rows = batch.ids.size();
+  if (batch.mask_pos.size() != rows)
+    throw Error("mask_logits: " + std::to_string(rows) + " rows but " +
+                std::to_string(batch.mask_pos.size()) + " mask positions");
+  if (!label_ids.defined() || label_ids.dim() != 1 || label_ids.scalar_type() != torch::kLong)
+    throw Error("mask_logits: label_ids must be a 1-D int64 tensor");
+  const auto labels_cpu = label_ids.to(torch::kCPU);
+  for (std::int64_t k = 0; k < labels_cpu.size(0); ++k) {
+    const auto id = labels_cpu.data_ptr<std::int64_t>()[k];
+    if (id < 0 || id >= c.vocab_size)
+      throw Error("mask_logits: label id " + std::to_string(id) + " outside the vocabulary");
+  }
+  std::int64_t n = 0;
+  if (prompts.defined()) {
+    if (prompts.dim() != 3 || prompts.size(2) != c.hidden_size)
+      throw Error("mask_logits: prompts must be [C, n, " + std::to_string(c.hidden_size) + "]");
+    n = prompts.size(1);
+    if (!prompt_index.defined() || prompt_index.dim() != 1 || prompt_index.scalar_type() != torch::kLong ||
+        !prompt_index.device().is_cpu() || static_cast<std::size_t>(prompt_index.size(0)) != rows)
+      throw Error("mask_logits: prompt_index must be a CPU int64 tensor with one entry per row");
+    const auto* pi = prompt_index.contiguous().data_ptr<std::int64_t>();
+    for (std::size_t r = 0; r < rows; ++r)
+      if (pi[r] < 0 || pi[r] >= prompts.size(0))
+        throw Error("mask_logits: prompt_index[" + std::to_string(r) + "] = " + std::to_string(pi[r]) +
+                    " outside [0, " + std::to_string(prompts.size(0)) + ")");
+  }
+  // Text positions run from padding_idx + 1; they must stay inside the position table.
+  const std::int64_t max_len = c.max_position_embeddings - c.pad_token_id - 1;
+  for (std::size_t r = 0; r < rows; ++r) {
+    const auto len = static_cast<std::int64_t>(batch.ids[r].size());
+    if (len < 1 || len > max_len)
+      throw Error("mask_logits: row " + std::to_string(r) + " has " + std::to_string(len) +
+                  " tokens (allowed 1.." + std::to_string(max_len) + ")");
+    if (mode == PromptMode::kAdd && len < n + 1)
+      throw Error("mask_logits: row " + std::to_string(r) + " is shorter than <s> + " + std::to_string(n) +
+                  " prompt placeholders");
+    if (batch.mask_pos[r] < 0 || batch.mask_pos[r] >= len)
+      throw Error("mask_logits: row " + std::to_string(r) + " mask position " +
+                  std::to_string(batch.mask_pos[r]) + " outside the row");
+    for (auto id : batch.ids[r])
+      if (id < 0 || id >= c.vocab_size)
+        throw Error("mask_logits: row " + std::to_string(r) + " has token id " + std::to_string(id) +
+                    " outside the vocabulary");
+  }
+
+  torch::NoGradGuard no_grad;
+  const auto labels = label_ids.to(options_.device);
+  torch::Tensor prompts_dev;
+  if (prompts.defined()) prompts_dev = prompts.to(options_.device, options_.dtype);
+  std::vector<torch::Tensor> parts;
+  for (std::size_t r0 = 0; r0 < rows; r0 += static_cast<std::size_t>(options_.max_batch)) {
+    const auto count = std::min<std::size_t>(options_.max_batch, rows - r0);
+    parts.push_back(forward_chunk(batch, r0, count, prompts_dev, prompt_index, mode, labels));
+  }
+  if (parts.empty()) return torch::empty({0, label_ids.size(0)}, torch::kFloat32);
+  return torch::cat(parts).to(torch::kCPU, torch::kFloat32);  // [rows, K]
+}
+
+torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, std::size_t row0, std::size_t rows,
+                                     const torch::Tensor& prompts, const torch::Tensor& prompt_index,
+                                     PromptMode mode, const torch::Tensor& labels) const {
+  const auto& c = config_;
+  const auto dev = options_.device;
+  const auto dt = options_.dtype;
+  const std::int64_t B = static_cast<std::int64_t>(rows);
+  const std::int64_t H = c.hidden_size, A = c.num_attention_heads, D = H / A;
+  const std::int64_t n = prompts.defined() ? prompts.size(1) : 0;
+  const std::int64_t shift = mode == PromptMode::kCat ? n : 0;
+  std::int64_t L = 0;
+  for (std::size_t r = 0; r < rows; ++r) L = std::max<std::int64_t>(L, batch.ids[row0 + r].size());
+  const std::int64_t T = L + shift;
+
+  // Host-side index tensors for the whole chunk, copied to the device once.
+  auto ids = torch::full({B, L}, c.pad_token_id, torch::kLong);      // [B, L]
+  auto pos = torch::full({B, L}, c.pad_token_id, torch::kLong);      // [B, L] padding gets padding_idx
+  auto keep = torch::full({B, T}, mask_value(dt), torch::kFloat32);  // [B, T]
+  auto mpos = torch::empty({B}, torch::kLong);                       // [B]
+  auto* ids_p = ids.data_ptr<std::int64_t>();
+  auto* pos_p = pos.data_ptr<std::int64_t>();
+  auto* keep_p = keep.data_ptr<float>();
+  auto* mpos_p = mpos.data_ptr<std::int64_t>();
+  for (std::int64_t r = 0; r < B; ++r) {
+    const auto& row = batch.ids[row0 + r];
+    const auto len = static_cast<std::int64_t>(row.size());
+    for (std::int64_t i = 0; i < len; ++i) {
+      ids_p[r * L + i] = row[i];
+      pos_p[r * L + i] = c.pad_token_id + 1 + i;
+    }
+    for (std::int64_t i = 0; i < shift + len; ++i) keep_p[r * T + i] = 0.0f;
+    mpos_p[r] = batch.mask_pos[row0 + r] + shift;
+  }
+  ids = ids.to(dev);
+  pos = pos.to(dev);
+  mpos = mpos.to(dev);
+  const auto mask = keep.to(dev, dt).view({B, 1, 1, T});  // [B, 1, 1, T]
+
+  // Embeddings: (word + type) + position, then LayerNorm, as Hugging Face sums them.
+  auto h = word_emb_.index_select(0, ids.view(-1)).view({B, L, H});  // [B, L, H]
+  h.add_(type_emb0_).add_(pos_emb_.index_select(0, pos.view(-1)).view({B, L, H}));
+  h = layer_norm(h, emb_ln_w_, emb_ln_b_);  // [B, L, H]
+  if (n > 0) {
+    const auto idx = prompt_index.narrow(0, static_cast<std::int64_t>(row0), B).to(dev);
+    const auto p = prompts.index_select(0, idx);  // [B, n, H]
+    if (mode == PromptMode::kAdd) {
+      h.narrow(1, 1, n).add_(p);
+    } else {
+      h = torch::cat({p, h}, 1);  // [B, T, H] prompt in front, no position embedding
+    }
+  }
+
+  const auto n_layers = static_cast<std::int64_t>(layers_.size());
+  for (std::int64_t l = 0; l < n_layers; ++l) {
+    const auto& ly = layers_[l];
+    const bool last = l == n_layers - 1;
+    auto qkv =
+        torch::linear(h, ly.qkv_w, ly.qkv_b).view({B, T, 3, A, D}).permute({2, 0, 3, 1, 4});  // [3,B,A,T,D]
+    auto q = qkv[0];
+    auto residual = h;
+    std::int64_t Tq = T;
+    if (last) {
+      // Only the <mask> rows are needed after the last layer: queries, residual and FFN at those.
+      q = q.gather(2, mpos.view({B, 1, 1, 1}).expand({B, A, 1, D}));   // [B, A, 1, D]
+      residual = h.gather(1, mpos.view({B, 1, 1}).expand({B, 1, H}));  // [B, 1, H]
+      Tq = 1;
+    }
+    auto ctx = attention(q, qkv[1], qkv[2], mask).transpose(1, 2).reshape({B, Tq, H});  // [B, Tq, H]
+    auto a = layer_norm(torch::linear(ctx, ly.attn_out_w, ly.attn_out_b).add_(residual), ly.attn_ln_w,
+                        ly.attn_ln_b);                                                       // [B, Tq, H]
+    auto f = torch::gelu(torch::linear(a, ly.inter_w, ly.inter_b));                          // [B, Tq, F]
+    h = layer_norm(torch::linear(f, ly.out_w, ly.out_b).add_(a), ly.out_ln_w, ly.out_ln_b);  // [B, Tq, H]
+  }
+  torch::Tensor x;  // [B, H] hidden state at <mask>
+  if (n_layers > 0) {
+    x = h.view({B, H});
+  } else {
+    x = h.gather(1, mpos.view({B, 1, 1}).expand({B, 1, H})).view({B, H});
+  }
+  x = torch::gelu(torch::linear(x, head_dense_w_, head_dense_b_));                                  // [B, H]
+  x = layer_norm(x, head_ln_w_, head_ln_b_);                                                        // [B, H]
+  return torch::linear(x, decoder_w_.index_select(0, labels), decoder_b_.index_select(0, labels));  // [B, K]
+}
+
+}  // namespace bbt::model
