@@ -1,0 +1,66 @@
+#include "bbt/io/h5.hpp"
+
+#include <vector>
+
+#include "bbt/common/error.hpp"
+
+namespace bbt::io::h5 {
+namespace {
+
+herr_t collect_description(unsigned /*n*/, const H5E_error2_t* err, void* client) {
+  auto* messages = static_cast<std::vector<std::string>*>(client);
+  if (err != nullptr && err->desc != nullptr && err->desc[0] != '\0') messages->emplace_back(err->desc);
+  return 0;
+}
+
+}  // namespace
+
+void silence_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+std::string last_error_message() {
+  std::vector<std::string> messages;
+  // Upward: the innermost (most specific) error first, the API-level one last.
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, collect_description, &messages);
+  std::string out;
+  // The innermost message names the cause; one more level usually says what was being done.
+  for (std::size_t i = 0; i < messages.size() && i < 2; ++i) {
+    if (i > 0 && messages[i] == messages[i - 1]) continue;
+    if (!out.empty()) out += "; ";
+    out += messages[i];
+  }
+  return out;
+}
+
+herr_t check(herr_t status, const std::string& context) {
+  if (status < 0) {
+    const std::string detail = last_error_message();
+    throw Error(context + (detail.empty() ? std::string() : " (HDF5: " + detail + ")"));
+  }
+  return status;
+}
+
+htri_t check_tri(htri_t status, const std::string& context) {
+  check(status < 0 ? -1 : 0, context);
+  return status;
+}
+
+Handle::Handle(hid_t id, const std::string& context) {
+  if (id < 0) check(-1, context);
+  id_ = id;
+}
+
+Handle& Handle::operator=(Handle&& other) noexcept {
+  if (this != &other) {
+    reset();
+    id_ = std::exchange(other.id_, H5I_INVALID_HID);
+  }
+  return *this;
+}
+
+bool Handle::reset() noexcept {
+  if (id_ < 0) return true;
+  const hid_t id = std::exchange(id_, H5I_INVALID_HID);
+  return H5Idec_ref(id) >= 0;
+}
+
+}  // namespace bbt::io::h5
