@@ -488,6 +488,7 @@ Tokenizer Tokenizer::load(const std::string& dir) {
         }
       }
       if (!model.at("vocab").is_object()) throw Error(where + ": model.vocab is not an object");
+      impl->token_to_id.reserve(model["vocab"].size());
       for (const auto& [token, id] : model["vocab"].items()) {
         if (!id.is_number_integer()) throw Error(where + ": model.vocab['" + token + "'] is not an integer");
         impl->add_token(token, id.get<std::int64_t>());
@@ -659,15 +660,25 @@ void write_roberta_vocab_from_gpt2(const std::string& gpt2_dir, const std::strin
   if (bpe.rfind("#version", 0) != 0)
     throw Error(bpe_path.string() + ":1: expected a \"#version\" header line");
 
-  nlohmann::ordered_json vocab;
+  // Written by hand in id order (as Hugging Face writes it); ordered_json's linear look-ups would
+  // make 50k insertions quadratic.
+  std::string vocab = "{";
   std::int64_t next = 0;
-  for (const char* s : {"<s>", "<pad>", "</s>", "<unk>"}) vocab[s] = next++;
+  auto entry = [&](const std::string& token) {
+    if (next > 0) vocab += ',';
+    vocab += Json(token).dump() + ':' + std::to_string(next++);
+  };
+  const std::vector<std::string> specials = {"<s>", "<pad>", "</s>", "<unk>"};
+  for (const auto& s : specials) entry(s);
   for (const auto& token : by_id) {
-    if (vocab.contains(token))
-      throw Error(enc_path.string() + ": token '" + token + "' clashes with a special token");
-    vocab[token] = next++;
+    if (std::find(specials.begin(), specials.end(), token) != specials.end() || token == "<mask>" ||
+        token.rfind("madeupword", 0) == 0) {
+      throw Error(enc_path.string() + ": token '" + token + "' clashes with a RoBERTa special token");
+    }
+    entry(token);
   }
-  for (const char* s : {"madeupword0000", "madeupword0001", "madeupword0002", "<mask>"}) vocab[s] = next++;
+  for (const char* s : {"madeupword0000", "madeupword0001", "madeupword0002", "<mask>"}) entry(s);
+  vocab += '}';
 
   std::error_code ec;
   fs::create_directories(out_dir, ec);
@@ -675,7 +686,7 @@ void write_roberta_vocab_from_gpt2(const std::string& gpt2_dir, const std::strin
   const fs::path vocab_out = fs::path(out_dir) / "vocab.json", merges_out = fs::path(out_dir) / "merges.txt";
   {
     std::ofstream out(vocab_out, std::ios::binary);
-    out << vocab.dump();
+    out << vocab;
     if (!out) throw Error("cannot write " + vocab_out.string());
   }
   {

@@ -113,10 +113,10 @@ function generated_line() {
 }
 
 function corpus(out) {
-  const lines = brown_lines().slice(0, 30000);
+  const lines = brown_lines().slice(0, 10000);
   const extra = ['', ' ', '  ', '\t', ' '.repeat(5000), 'a'.repeat(3000), "'s", "''''''", "I'm you're we've they'll he'd",
     "DON'T IT'S I'M", '12345678901234567890', ',,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,', '. . . . .'];
-  for (let i = 0; i < 12000; ++i) lines.push(generated_line());
+  for (let i = 0; i < 3000; ++i) lines.push(generated_line());
   // Interleave generated lines with prose rather than appending them in one block.
   for (let i = lines.length - 1; i > 0; --i) {
     const j = int(0, i);
