@@ -250,13 +250,14 @@ TEST_F(DataTest, AgNewsAndDbpediaCsv) {
       write("db.csv",
             "1,\"E. D. Abbott Ltd\",\" Abbott of Farnham E D Abbott Limited was a British coachbuilding "
             "business.\"\n"
-            "14,\"Some Book\",\"  A novel, with \"\"quotes\"\".  \"\n");
+            "14,\"Some Book\",\"\xC2\xA0 A novel, with \"\"quotes\"\". \xE3\x80\x80\xE2\x80\x8B\"\n");
   const Dataset b = read_dataset(Format::dbpedia_csv, db, 14);
   ASSERT_EQ(b.examples.size(), 2u);
   EXPECT_EQ(b.examples[0].label, 0);
   EXPECT_EQ(b.examples[0].text, "Abbott of Farnham E D Abbott Limited was a British coachbuilding business.");
   EXPECT_EQ(b.examples[1].label, 13);
-  EXPECT_EQ(b.examples[1].text, "A novel, with \"quotes\".");
+  // U+00A0 and U+3000 are white space to Python; U+200B (zero width space) is not.
+  EXPECT_EQ(b.examples[1].text, "A novel, with \"quotes\". \xE3\x80\x80\xE2\x80\x8B");
   const std::string db_bad = write("db_bad.csv", "15,\"x\",\"y\"\n");
   EXPECT_TRUE(contains(error_of([&] { read_dataset(Format::dbpedia_csv, db_bad, 14); }),
                        db_bad + ":1: unknown label"));
