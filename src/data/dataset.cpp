@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -114,7 +115,8 @@ Dataset read_glue_tsv(Format format, const std::string& path, int num_labels) {
   const std::vector<std::string> got = split_tabs(lines.at(0).text);
   if (got != header) {
     std::string hint;
-    if (!got.empty() && (got[0] == "index" || got[0] == "id") && got.size() != header.size())
+    const std::string& label_column = format == Format::mrpc_tsv ? header.front() : header.back();
+    if (std::find(got.begin(), got.end(), label_column) == got.end())
       hint = " (a GLUE test split has no labels; the paper's test split is dev.tsv)";
     throw Error(where(path, lines[0].number) + ": expected the " + format_name(format) + " header '" +
                 join(header, "\\t") + "', found '" + join(got, "\\t") + "'" + hint);
@@ -150,12 +152,44 @@ Dataset read_glue_tsv(Format format, const std::string& path, int num_labels) {
   return data;
 }
 
-// Python's str.strip() for the ASCII white space that occurs in these files.
+// ASCII white space only (labels).
 std::string strip(const std::string& s) {
   const char* ws = " \t\n\r\f\v";
   const std::size_t b = s.find_first_not_of(ws);
   if (b == std::string::npos) return "";
   return s.substr(b, s.find_last_not_of(ws) - b + 1);
+}
+
+// Code points for which Python's str.isspace() is true (what str.strip() removes).
+bool is_python_space(std::uint32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+         c == 0x3000;
+}
+
+// Decodes the (valid) UTF-8 code point starting at s[i].
+std::uint32_t code_point_at(const std::string& s, std::size_t i, std::size_t& length) {
+  const auto b = [&](std::size_t k) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(s[i + k]));
+  };
+  const std::uint32_t c = b(0);
+  if (c < 0x80) return length = 1, c;
+  if (c < 0xE0) return length = 2, ((c & 0x1F) << 6) | (b(1) & 0x3F);
+  if (c < 0xF0) return length = 3, ((c & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F);
+  return length = 4, ((c & 0x07) << 18) | ((b(1) & 0x3F) << 12) | ((b(2) & 0x3F) << 6) | (b(3) & 0x3F);
+}
+
+// Python's str.strip() on valid UTF-8: the reference strips DBPedia's content this way.
+std::string python_strip(const std::string& s) {
+  std::size_t begin = 0, end = s.size(), length = 0;
+  while (begin < end && is_python_space(code_point_at(s, begin, length))) begin += length;
+  while (end > begin) {
+    std::size_t start = end - 1;
+    while (start > begin && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
+    if (!is_python_space(code_point_at(s, start, length))) break;
+    end = start;
+  }
+  return s.substr(begin, end - begin);
 }
 
 std::string replace_all(std::string s, std::string_view from, std::string_view to) {
@@ -187,7 +221,7 @@ Dataset read_zhang_csv(Format format, const std::string& path, int num_labels) {
     } else if (format == Format::ag_news_csv) {
       ex.text = f[1] + " " + f[2];  // Hugging Face ag_news: " ".join((title, description))
     } else {
-      ex.text = strip(f[2]);  // the reference uses content.strip(); the title is not used
+      ex.text = python_strip(f[2]);  // the reference uses content.strip(); the title is not used
     }
     data.examples.push_back(std::move(ex));
   }
