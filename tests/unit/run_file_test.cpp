@@ -348,6 +348,12 @@ print('ok', n)
                                       path);
   EXPECT_EQ(py.status, 0) << py.output;
 
+  // Tools without SWMR (h5dump) need the killed writer's status flags cleared first, on a copy.
+  const std::string copy = path + ".copy.h5";
+  std::filesystem::copy_file(path, copy);
+  const CommandResult cleared = run_command("h5clear -s " + copy + " && h5dump -H -d /train/loss " + copy);
+  EXPECT_EQ(cleared.status, 0) << cleared.output;
+
   // The trainer's resume: cut back to the checkpointed generation, go on, close cleanly.
   const long keep = seen - 5;
   {
@@ -406,6 +412,26 @@ print('ok', sizes)
                                       path);
   kill_and_reap(child);
   EXPECT_EQ(py.status, 0) << py.output;
+}
+
+TEST(RunFile, ReaderOpensFilesOtherToolsWrote) {
+  // h5py's default (non-latest) format cannot be opened SWMR; fixed-length string attributes.
+  const std::string path = make_temp_dir() + "/other.h5";
+  const CommandResult py = run_python(R"(
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], 'w') as f:
+    f.attrs['task'] = np.bytes_(b'sst2')
+    f.attrs['seed'] = np.int32(13)
+    f.create_dataset('/test/metric', data=np.float32(0.5))
+    f.create_dataset('/data/train_index', data=np.array([3, 1, 2], dtype=np.int32))
+)",
+                                      path);
+  ASSERT_EQ(py.status, 0) << py.output;
+  RunFileReader r(path);
+  EXPECT_EQ(r.string_attribute("task"), "sst2");
+  EXPECT_EQ(r.int_attribute("seed"), 13);
+  EXPECT_EQ(r.read_double_scalar("/test/metric"), 0.5);
+  EXPECT_EQ(r.read_int64("/data/train_index").values, (std::vector<std::int64_t>{3, 1, 2}));
 }
 
 TEST(RunFile, ResumeTruncatesSeriesPerGroupOrPath) {
