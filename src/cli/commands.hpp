@@ -17,6 +17,10 @@ int cmd_make_tiny_model(const Args& args);
 int cmd_report(const Args& args);
 int cmd_bench(const Args& args);
 
+// `bbt bench` sub-benches (args[0] is "bbt bench <name>").
+int bench_cma(const Args& args);
+int bench_cma_functions(const Args& args);
+
 // For commands that another piece of work fills in later.
 int not_yet_built(const std::string& command);
 

@@ -1,0 +1,151 @@
+#pragma once
+// CMA-ES (Hansen's tutorial defaults) with full or diagonal (sep-CMA) covariance, driven by
+// ask/tell, deterministic bit for bit for a seed, and resumable bit-identically from a CmaState.
+#include <Eigen/Dense>
+#include <cstdint>
+#include <future>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bbt/common/rng.hpp"
+
+namespace bbt::es {
+
+enum class Covariance { full, diagonal };
+
+// "full" / "diagonal"; parse_covariance throws UsageError for anything else.
+std::string to_string(Covariance covariance);
+Covariance parse_covariance(const std::string& name);
+
+// What the user chooses. Zero / empty values mean "the default".
+struct CmaOptions {
+  int dim = 0;
+  int popsize = 0;  // 0 = 4 + floor(3 ln dim)
+  double sigma0 = 1.0;
+  Eigen::VectorXd x0;  // empty = zeros
+  std::uint64_t seed = 42;
+  // Box bounds on every coordinate; none by default. ask() hands out candidates mirrored into the
+  // box (periodic reflection, in the spirit of pycma's BoundTransform); the update uses the
+  // unrepaired samples, so the distribution itself is never distorted by the repair.
+  double lower = -std::numeric_limits<double>::infinity();
+  double upper = std::numeric_limits<double>::infinity();
+  long max_evaluations = 0;  // 0 = no limit
+  int max_generations = 0;   // 0 = no limit
+  double tolfun = 1e-11;
+  double tolx = 1e-11;
+  double tolconditioncov = 1e14;
+  Covariance covariance = Covariance::full;
+};
+
+// The strategy constants derived from (dim, popsize, covariance); exposed for tests and logs.
+struct CmaParameters {
+  int dim = 0;
+  int lambda = 0;
+  int mu = 0;
+  Eigen::VectorXd weights;  // mu positive weights summing to 1
+  double mueff = 0, c1 = 0, cmu = 0, cc = 0, csigma = 0, dsigma = 0, chin = 0;
+  // Generations between eigendecompositions: floor(1 / (10 n (c1 + cmu))) + 1 for full, as the
+  // tutorial's code does; 1 for diagonal.
+  int eigen_gap = 1;
+  int tolfun_history = 0;  // generations of best-f history checked by tolfun: 10 + ceil(30 n / lambda)
+
+  static CmaParameters make(int dim, int popsize, Covariance covariance);
+};
+
+// Everything needed to continue a run bit-identically. A plain struct: the run-file writer stores
+// it through arrays()/from_arrays() without knowing its fields.
+struct CmaState {
+  int dim = 0;
+  int popsize = 0;
+  Covariance covariance = Covariance::full;
+  Eigen::VectorXd mean;
+  double sigma = 0;
+  Eigen::MatrixXd cov;  // full: dim x dim (lower triangle authoritative); diagonal: dim x 1
+  Eigen::MatrixXd B;    // full: dim x dim eigenvectors; diagonal: 1 x 1 (unused)
+  Eigen::VectorXd D;    // square roots of the eigenvalues (diagonal: of cov)
+  Eigen::VectorXd pc, ps;
+  double ps_decay = 1;  // (1 - csigma)^(2 g), kept as a running product for portability
+  int generation = 0;
+  long evaluations = 0;
+  long nonfinite = 0;
+  Eigen::VectorXd best_x;  // evaluated (repaired) point; zeros until a finite value is seen
+  double best_f = std::numeric_limits<double>::infinity();
+  Rng::State rng{};
+  // Lazy eigendecomposition: B, D belong to cov as it was after `eigen_generation` tells; a
+  // decomposition of cov after `pending_generation` tells may be in flight (its result here).
+  int eigen_generation = 0;
+  bool has_pending = false;
+  int pending_generation = 0;
+  Eigen::MatrixXd pending_B;  // as B (zeros when none)
+  Eigen::VectorXd pending_D;  // dim (zeros when none)
+  // The sample handed out by ask() and not yet told (zeros when none).
+  bool has_sample = false;
+  Eigen::MatrixXd Z, Y;  // dim x popsize: standard normal z and y = B D z
+  // tolfun: ring buffer of each generation's best f.
+  Eigen::VectorXd best_history;
+  int history_count = 0;
+  int stop_code = 0;  // 0 = running, else index into the stop reasons
+
+  // Every field as a named double matrix (integers exactly, 64-bit RNG words as two 32-bit halves).
+  std::vector<std::pair<std::string, Eigen::MatrixXd>> arrays() const;
+  // Inverse of arrays(); throws bbt::Error naming a missing or misshaped field.
+  static CmaState from_arrays(const std::vector<std::pair<std::string, Eigen::MatrixXd>>& arrays);
+};
+
+// The optimiser. Minimises. ask() -> evaluate every column -> tell(fitness), repeated.
+class Cma {
+ public:
+  explicit Cma(const CmaOptions& options);
+
+  // dim x popsize; column j is candidate j (contiguous), mirrored into the bounds if any are set.
+  // Calling ask() again before tell() returns the same sample.
+  const Eigen::MatrixXd& ask();
+  // popsize values for the last ask(); NaN/inf are ranked worst and counted.
+  void tell(const Eigen::VectorXd& fitness);
+
+  bool stopped() const { return state_.stop_code != 0; }
+  // "", "max_evaluations", "max_generations", "tolfun", "tolx" or "tolconditioncov".
+  std::string stop_reason() const;
+
+  int generation() const { return state_.generation; }
+  long evaluations() const { return state_.evaluations; }
+  long nonfinite_count() const { return state_.nonfinite; }
+  double sigma() const { return state_.sigma; }
+  const Eigen::VectorXd& mean() const { return state_.mean; }
+  int popsize() const { return params_.lambda; }
+  int dim() const { return params_.dim; }
+  const CmaParameters& parameters() const { return params_; }
+  const Eigen::VectorXd& best_x() const { return state_.best_x; }
+  double best_f() const { return state_.best_f; }
+  // Axis-parallel standard deviations sigma * sqrt(diag C) of the current distribution.
+  Eigen::VectorXd stds() const;
+
+  // Waits for an in-flight eigendecomposition (its result goes into the state).
+  CmaState state() const;
+  // Continues exactly where `state` left off; throws if it does not fit the options.
+  static Cma restore(const CmaOptions& options, const CmaState& state);
+
+ private:
+  struct Decomposition {
+    Eigen::MatrixXd B;
+    Eigen::VectorXd D;
+  };
+  static Decomposition decompose(const Eigen::MatrixXd& cov);
+  void make_candidates();
+  void update_eigen_after_tell();
+  void check_stop();
+  double repair(double x) const;
+
+  CmaOptions options_;
+  CmaParameters params_;
+  CmaState state_;  // pending_B/pending_D live in pending_ while in flight
+  Rng rng_;
+  std::shared_future<Decomposition> pending_;
+  Eigen::MatrixXd X_;       // sampled candidates, dim x lambda
+  Eigen::MatrixXd X_eval_;  // clipped candidates (== X_ without bounds)
+  bool bounded_ = false;
+};
+
+}  // namespace bbt::es

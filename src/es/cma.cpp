@@ -1,0 +1,528 @@
+#include "bbt/es/cma.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <numeric>
+
+#include "bbt/common/error.hpp"
+
+namespace bbt::es {
+namespace {
+
+enum StopCode { kRunning = 0, kMaxEvaluations, kMaxGenerations, kTolFun, kTolX, kTolConditionCov };
+const char* const kStopNames[] = {"",     "max_evaluations", "max_generations", "tolfun",
+                                  "tolx", "tolconditioncov"};
+
+// exp(x) from + - * / and ldexp only, so sigma's path is the same on every IEEE platform
+// (libm's exp may differ in the last bit between systems).
+double portable_exp(double x) {
+  if (std::isnan(x)) return x;
+  if (x > 709.78) return std::numeric_limits<double>::infinity();
+  if (x < -745.2) return 0.0;
+  constexpr double kLn2Hi = 6.93147180369123816490e-01;  // fdlibm's split of ln 2
+  constexpr double kLn2Lo = 1.90821492927058770002e-10;
+  constexpr double kInvLn2 = 1.44269504088896338700e+00;
+  const double k = std::floor(x * kInvLn2 + 0.5);
+  const double r = (x - k * kLn2Hi) - k * kLn2Lo;  // |r| <= 0.35
+  double sum = 1.0;
+  for (int i = 22; i >= 1; --i) sum = 1.0 + sum * r / i;  // Horner form of the Taylor series
+  return std::ldexp(sum, static_cast<int>(k));
+}
+
+// log(x) for normal x > 0 from + - * / and bit operations only (portable); like bbt::portable_log
+// but without divisions in the series and with a short dependency chain, several times faster:
+// sampling is the hot spot of sep-CMA.
+double fast_portable_log(double x) {
+  std::uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  int e = static_cast<int>((bits >> 52) & 0x7ff) - 1022;  // x = m 2^e, m in [0.5, 1)
+  bits = (bits & 0x000fffffffffffffULL) | 0x3fe0000000000000ULL;
+  double m;
+  std::memcpy(&m, &bits, sizeof m);
+  if (m < 0.70710678118654752440) {
+    m *= 2.0;
+    e -= 1;
+  }
+  const double s = (m - 1.0) / (m + 1.0);
+  const double s2 = s * s, s4 = s2 * s2, s8 = s4 * s4;
+  // 2 atanh(s) = 2 s sum_k s^(2k) / (2k + 1); |s| <= 0.1716 so 14 terms reach 1e-19 (Estrin's scheme).
+  const double p0 = (1.0 + s2 * (1.0 / 3)) + s4 * (1.0 / 5 + s2 * (1.0 / 7));
+  const double p1 = (1.0 / 9 + s2 * (1.0 / 11)) + s4 * (1.0 / 13 + s2 * (1.0 / 15));
+  const double p2 = (1.0 / 17 + s2 * (1.0 / 19)) + s4 * (1.0 / 21 + s2 * (1.0 / 23));
+  const double p3 = 1.0 / 25 + s2 * (1.0 / 27);
+  const double poly = (p0 + s8 * p1) + (s8 * s8) * (p2 + s8 * p3);
+  constexpr double kLn2 = 0.693147180559945309417232121458;
+  return 2.0 * s * poly + e * kLn2;
+}
+
+// Standard normal deviates, two per accepted pair (Marsaglia's polar method); an odd count drops
+// the last spare, so the stream position depends only on how many were asked for.
+void fill_normals(Rng& rng, double* out, Eigen::Index count) {
+  for (Eigen::Index i = 0; i < count; i += 2) {
+    double u, v, q;
+    do {
+      u = 2.0 * rng.uniform() - 1.0;
+      v = 2.0 * rng.uniform() - 1.0;
+      q = u * u + v * v;
+    } while (q >= 1.0 || q == 0.0);
+    const double f = std::sqrt(-2.0 * fast_portable_log(q) / q);
+    out[i] = u * f;
+    if (i + 1 < count) out[i + 1] = v * f;
+  }
+}
+
+}  // namespace
+
+std::string to_string(Covariance covariance) { return covariance == Covariance::full ? "full" : "diagonal"; }
+
+Covariance parse_covariance(const std::string& name) {
+  if (name == "full") return Covariance::full;
+  if (name == "diagonal" || name == "diag" || name == "sep") return Covariance::diagonal;
+  throw UsageError("covariance: expected full or diagonal, got '" + name + "'");
+}
+
+CmaParameters CmaParameters::make(int dim, int popsize, Covariance covariance) {
+  if (dim < 1) throw UsageError("cma: dim must be >= 1, got " + std::to_string(dim));
+  CmaParameters p;
+  const double n = dim;
+  p.dim = dim;
+  p.lambda = popsize > 0 ? popsize : 4 + static_cast<int>(std::floor(3.0 * portable_log(n)));
+  if (p.lambda < 2) throw UsageError("cma: popsize must be >= 2, got " + std::to_string(p.lambda));
+  p.mu = p.lambda / 2;
+  p.weights.resize(p.mu);
+  const double log_half = portable_log((p.lambda + 1) / 2.0);
+  for (int i = 0; i < p.mu; ++i) p.weights[i] = log_half - portable_log(i + 1.0);
+  p.weights /= p.weights.sum();
+  p.mueff = 1.0 / p.weights.squaredNorm();
+  const double mueff = p.mueff;
+  if (covariance == Covariance::full) {
+    p.c1 = 2.0 / ((n + 1.3) * (n + 1.3) + mueff);
+    p.cmu = std::min(1.0 - p.c1, 2.0 * (mueff - 2.0 + 1.0 / mueff) / ((n + 2.0) * (n + 2.0) + mueff));
+    p.cc = (4.0 + mueff / n) / (n + 4.0 + 2.0 * mueff / n);
+  } else {
+    // sep-CMA (Ros & Hansen 2008) with pycma's learning rates.
+    const double sqrt_n = std::sqrt(n);
+    p.c1 = 1.0 / (n + 2.0 * sqrt_n + mueff / n);
+    p.cmu = std::min(1.0 - p.c1, (0.25 + mueff + 1.0 / mueff - 2.0) / (n + 4.0 * sqrt_n + mueff / 2.0));
+    p.cc = (1.0 + 1.0 / n + mueff / n) / (sqrt_n + 1.0 / n + 2.0 * mueff / n);
+  }
+  p.csigma = (mueff + 2.0) / (n + mueff + 5.0);
+  p.dsigma = 1.0 + 2.0 * std::max(0.0, std::sqrt((mueff - 1.0) / (n + 1.0)) - 1.0) + p.csigma;
+  p.chin = std::sqrt(n) * (1.0 - 1.0 / (4.0 * n) + 1.0 / (21.0 * n * n));
+  // The tutorial's code decomposes once counteval - eigeneval > lambda / ((c1 + cmu) n 10), i.e.
+  // after the smallest whole number of generations above 1 / (10 n (c1 + cmu)).
+  p.eigen_gap = 1;
+  if (covariance == Covariance::full)
+    p.eigen_gap = static_cast<int>(std::floor(1.0 / (10.0 * n * (p.c1 + p.cmu)))) + 1;
+  p.tolfun_history = 10 + static_cast<int>(std::ceil(30.0 * n / p.lambda));
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// State <-> named arrays
+
+std::vector<std::pair<std::string, Eigen::MatrixXd>> CmaState::arrays() const {
+  std::vector<std::pair<std::string, Eigen::MatrixXd>> out;
+  auto scalar = [&](const char* name, double v) {
+    out.emplace_back(name, Eigen::MatrixXd::Constant(1, 1, v));
+  };
+  auto matrix = [&](const char* name, const Eigen::MatrixXd& m) { out.emplace_back(name, m); };
+  scalar("dim", dim);
+  scalar("popsize", popsize);
+  scalar("covariance", covariance == Covariance::full ? 0 : 1);
+  matrix("mean", mean);
+  scalar("sigma", sigma);
+  matrix("cov", cov);
+  matrix("B", B);
+  matrix("D", D);
+  matrix("pc", pc);
+  matrix("ps", ps);
+  scalar("ps_decay", ps_decay);
+  scalar("generation", generation);
+  scalar("evaluations", static_cast<double>(evaluations));
+  scalar("nonfinite", static_cast<double>(nonfinite));
+  matrix("best_x", best_x);
+  scalar("best_f", best_f);
+  Eigen::MatrixXd words(8, 1);  // xoshiro words as (low, high) 32-bit halves: exact in a double
+  for (int i = 0; i < 4; ++i) {
+    words(2 * i, 0) = static_cast<double>(rng.s[i] & 0xffffffffULL);
+    words(2 * i + 1, 0) = static_cast<double>(rng.s[i] >> 32);
+  }
+  matrix("rng_words", words);
+  scalar("rng_spare", rng.spare);
+  scalar("rng_has_spare", rng.has_spare ? 1 : 0);
+  scalar("eigen_generation", eigen_generation);
+  scalar("has_pending", has_pending ? 1 : 0);
+  scalar("pending_generation", pending_generation);
+  matrix("pending_B", pending_B);
+  matrix("pending_D", pending_D);
+  scalar("has_sample", has_sample ? 1 : 0);
+  matrix("Z", Z);
+  matrix("Y", Y);
+  matrix("best_history", best_history);
+  scalar("history_count", history_count);
+  scalar("stop_code", stop_code);
+  return out;
+}
+
+CmaState CmaState::from_arrays(const std::vector<std::pair<std::string, Eigen::MatrixXd>>& arrays) {
+  std::map<std::string, const Eigen::MatrixXd*> by_name;
+  for (const auto& [name, m] : arrays) by_name[name] = &m;
+  auto get = [&](const char* name) -> const Eigen::MatrixXd& {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) throw Error(std::string("CMA-ES state: missing array '") + name + "'");
+    return *it->second;
+  };
+  auto scalar = [&](const char* name) {
+    const auto& m = get(name);
+    if (m.rows() != 1 || m.cols() != 1)
+      throw Error(std::string("CMA-ES state: array '") + name + "' must be 1 x 1");
+    return m(0, 0);
+  };
+  auto integer = [&](const char* name) {
+    const double v = scalar(name);
+    if (!(v == std::floor(v)) || std::abs(v) > 9007199254740992.0)
+      throw Error(std::string("CMA-ES state: array '") + name + "' must hold an integer");
+    return static_cast<long long>(v);
+  };
+  auto vector = [&](const char* name) -> Eigen::VectorXd {
+    const auto& m = get(name);
+    if (m.cols() != 1) throw Error(std::string("CMA-ES state: array '") + name + "' must be a column");
+    return m.col(0);
+  };
+  CmaState s;
+  s.dim = static_cast<int>(integer("dim"));
+  s.popsize = static_cast<int>(integer("popsize"));
+  s.covariance = integer("covariance") == 0 ? Covariance::full : Covariance::diagonal;
+  s.mean = vector("mean");
+  s.sigma = scalar("sigma");
+  s.cov = get("cov");
+  s.B = get("B");
+  s.D = vector("D");
+  s.pc = vector("pc");
+  s.ps = vector("ps");
+  s.ps_decay = scalar("ps_decay");
+  s.generation = static_cast<int>(integer("generation"));
+  s.evaluations = static_cast<long>(integer("evaluations"));
+  s.nonfinite = static_cast<long>(integer("nonfinite"));
+  s.best_x = vector("best_x");
+  s.best_f = scalar("best_f");
+  const Eigen::VectorXd words = vector("rng_words");
+  if (words.size() != 8) throw Error("CMA-ES state: array 'rng_words' must have 8 entries");
+  for (int i = 0; i < 4; ++i) {
+    const double lo = words[2 * i], hi = words[2 * i + 1];
+    if (!(lo >= 0 && lo < 4294967296.0 && lo == std::floor(lo) && hi >= 0 && hi < 4294967296.0 &&
+          hi == std::floor(hi)))
+      throw Error("CMA-ES state: array 'rng_words' must hold 32-bit integers");
+    s.rng.s[i] = (static_cast<std::uint64_t>(hi) << 32) | static_cast<std::uint64_t>(lo);
+  }
+  s.rng.spare = scalar("rng_spare");
+  s.rng.has_spare = integer("rng_has_spare") != 0;
+  s.eigen_generation = static_cast<int>(integer("eigen_generation"));
+  s.has_pending = integer("has_pending") != 0;
+  s.pending_generation = static_cast<int>(integer("pending_generation"));
+  s.pending_B = get("pending_B");
+  s.pending_D = vector("pending_D");
+  s.has_sample = integer("has_sample") != 0;
+  s.Z = get("Z");
+  s.Y = get("Y");
+  s.best_history = vector("best_history");
+  s.history_count = static_cast<int>(integer("history_count"));
+  s.stop_code = static_cast<int>(integer("stop_code"));
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The optimiser
+
+Cma::Cma(const CmaOptions& options)
+    : options_(options), params_(CmaParameters::make(options.dim, options.popsize, options.covariance)) {
+  // Eigen's own threading would make the sums' order depend on the thread count.
+  Eigen::setNbThreads(1);
+  const int n = params_.dim, lambda = params_.lambda;
+  if (!(options.sigma0 > 0) || !std::isfinite(options.sigma0))
+    throw UsageError("cma: sigma0 must be a positive number");
+  if (options.x0.size() != 0 && options.x0.size() != n)
+    throw UsageError("cma: x0 has " + std::to_string(options.x0.size()) + " entries, dim is " +
+                     std::to_string(n));
+  if (!(options.lower < options.upper)) throw UsageError("cma: lower bound must be below upper bound");
+  if (options.max_evaluations < 0 || options.max_generations < 0)
+    throw UsageError("cma: max_evaluations and max_generations must be >= 0");
+  bounded_ = std::isfinite(options.lower) || std::isfinite(options.upper);
+  const bool full = options.covariance == Covariance::full;
+
+  CmaState& s = state_;
+  s.dim = n;
+  s.popsize = lambda;
+  s.covariance = options.covariance;
+  s.mean = options.x0.size() ? Eigen::VectorXd(options.x0) : Eigen::VectorXd::Zero(n);
+  if (!s.mean.allFinite()) throw UsageError("cma: x0 must be finite");
+  s.sigma = options.sigma0;
+  s.cov = full ? Eigen::MatrixXd(Eigen::MatrixXd::Identity(n, n)) : Eigen::MatrixXd::Ones(n, 1);
+  s.B = full ? Eigen::MatrixXd(Eigen::MatrixXd::Identity(n, n)) : Eigen::MatrixXd::Ones(1, 1);
+  s.D = Eigen::VectorXd::Ones(n);
+  s.pc = Eigen::VectorXd::Zero(n);
+  s.ps = Eigen::VectorXd::Zero(n);
+  s.best_x = Eigen::VectorXd::Zero(n);
+  s.Z = Eigen::MatrixXd::Zero(n, lambda);
+  s.Y = Eigen::MatrixXd::Zero(n, lambda);
+  s.best_history =
+      Eigen::VectorXd::Constant(params_.tolfun_history, std::numeric_limits<double>::quiet_NaN());
+  rng_ = Rng(options.seed);
+}
+
+std::string Cma::stop_reason() const { return kStopNames[state_.stop_code]; }
+
+double Cma::repair(double x) const {
+  const double lo = options_.lower, hi = options_.upper;
+  if (x >= lo && x <= hi) return x;  // inside: untouched, bit for bit
+  if (!std::isfinite(lo)) return 2.0 * hi - x;
+  if (!std::isfinite(hi)) return 2.0 * lo - x;
+  // Periodic reflection: period 2 (hi - lo), so every point outside maps to a distinct-ish point
+  // inside and the outside region is never flat (plain clipping makes it flat, and the mean then
+  // random-walks away from the box).
+  const double width = hi - lo;
+  double t = (x - lo) / width;
+  t -= 2.0 * std::floor(t / 2.0);  // [0, 2)
+  const double y = t <= 1.0 ? lo + t * width : lo + (2.0 - t) * width;
+  return std::min(hi, std::max(lo, y));
+}
+
+Eigen::VectorXd Cma::stds() const {
+  const Eigen::VectorXd diag = state_.covariance == Covariance::full ? Eigen::VectorXd(state_.cov.diagonal())
+                                                                     : Eigen::VectorXd(state_.cov.col(0));
+  return state_.sigma * diag.cwiseSqrt();
+}
+
+const Eigen::MatrixXd& Cma::ask() {
+  CmaState& s = state_;
+  if (!s.has_sample) {
+    // Column-major: candidate j gets the j-th block of the normal stream.
+    fill_normals(rng_, s.Z.data(), s.Z.size());
+    if (s.covariance == Covariance::full) {
+      s.Y.noalias() = s.B * (s.D.asDiagonal() * s.Z);  // [n, lambda]
+    } else {
+      s.Y.noalias() = s.D.asDiagonal() * s.Z;
+    }
+    s.has_sample = true;
+    make_candidates();
+  }
+  return bounded_ ? X_eval_ : X_;
+}
+
+void Cma::make_candidates() {
+  // Always around the current mean, whatever the age of B and D.
+  X_ = (state_.sigma * state_.Y).colwise() + state_.mean;  // [n, lambda]
+  if (bounded_) X_eval_ = X_.unaryExpr([this](double x) { return repair(x); });
+}
+
+void Cma::tell(const Eigen::VectorXd& fitness) {
+  CmaState& s = state_;
+  const int n = params_.dim, lambda = params_.lambda, mu = params_.mu;
+  if (!s.has_sample) throw Error("cma: tell() called without a pending ask()");
+  if (fitness.size() != lambda)
+    throw Error("cma: tell() got " + std::to_string(fitness.size()) + " fitness values, popsize is " +
+                std::to_string(lambda));
+  const Eigen::MatrixXd& evaluated = bounded_ ? X_eval_ : X_;
+
+  // Rank: finite values first, ascending, ties by index; non-finite values last, in index order.
+  std::vector<int> order(lambda);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    const bool fa = std::isfinite(fitness[a]), fb = std::isfinite(fitness[b]);
+    if (fa != fb) return fa;
+    return fa && fitness[a] < fitness[b];
+  });
+  int n_finite = 0;
+  double worst_finite = -std::numeric_limits<double>::infinity();
+  for (int j = 0; j < lambda; ++j) {
+    if (std::isfinite(fitness[j])) {
+      ++n_finite;
+      worst_finite = std::max(worst_finite, fitness[j]);
+    }
+  }
+  s.evaluations += lambda;
+  s.nonfinite += lambda - n_finite;
+  const double gen_best = n_finite ? fitness[order[0]] : std::numeric_limits<double>::quiet_NaN();
+  if (n_finite && gen_best < s.best_f) {
+    s.best_f = gen_best;
+    s.best_x = evaluated.col(order[0]);
+  }
+
+  // With no finite value there is nothing to learn: keep the distribution as it is.
+  if (n_finite > 0) {
+    const auto& w = params_.weights;
+    Eigen::MatrixXd y_sel(n, mu);  // [n, mu] selected steps, scaled by sqrt(w) for the rank-mu update
+    Eigen::VectorXd y_w = Eigen::VectorXd::Zero(n), z_w = Eigen::VectorXd::Zero(n);
+    for (int i = 0; i < mu; ++i) {
+      const int j = order[i];
+      y_w += w[i] * s.Y.col(j);
+      z_w += w[i] * s.Z.col(j);
+      y_sel.col(i) = std::sqrt(w[i]) * s.Y.col(j);
+    }
+    s.mean += s.sigma * y_w;
+
+    const double cs = params_.csigma, cc = params_.cc, c1 = params_.c1, cmu = params_.cmu;
+    // C^{-1/2} y_w = B D^{-1} B^T B D z_w = B z_w with the B, D the sample was drawn with.
+    const double ps_scale = std::sqrt(cs * (2.0 - cs) * params_.mueff);
+    if (s.covariance == Covariance::full) {
+      s.ps = (1.0 - cs) * s.ps + ps_scale * (s.B * z_w);
+    } else {
+      s.ps = (1.0 - cs) * s.ps + ps_scale * z_w;
+    }
+    s.ps_decay *= (1.0 - cs) * (1.0 - cs);
+    const double ps_norm = s.ps.norm();
+    const bool hsig = ps_norm / std::sqrt(1.0 - s.ps_decay) < (1.4 + 2.0 / (n + 1.0)) * params_.chin;
+    s.pc = (1.0 - cc) * s.pc;
+    if (hsig) s.pc += std::sqrt(cc * (2.0 - cc) * params_.mueff) * y_w;
+
+    const double keep = 1.0 - c1 - cmu + (hsig ? 0.0 : c1 * cc * (2.0 - cc));
+    if (s.covariance == Covariance::full) {
+      // Only the lower triangle is kept up to date (and read by the eigensolver).
+      s.cov.triangularView<Eigen::Lower>() *= keep;
+      s.cov.selfadjointView<Eigen::Lower>().rankUpdate(s.pc, c1);
+      s.cov.selfadjointView<Eigen::Lower>().rankUpdate(y_sel, cmu);  // one SYRK: sum_i w_i y_i y_i^T
+    } else {
+      s.cov.col(0) = keep * s.cov.col(0) + c1 * s.pc.cwiseAbs2() + cmu * y_sel.cwiseAbs2().rowwise().sum();
+      s.D = s.cov.col(0).cwiseMax(0.0).cwiseSqrt();
+    }
+    s.sigma *= portable_exp((cs / params_.dsigma) * (ps_norm / params_.chin - 1.0));
+  }
+
+  s.generation += 1;
+  s.has_sample = false;
+  s.best_history[s.history_count % params_.tolfun_history] = gen_best;
+  s.history_count += 1;
+  if (s.covariance == Covariance::full && n_finite > 0) update_eigen_after_tell();
+
+  const double range_now =
+      n_finite == lambda ? worst_finite - gen_best : std::numeric_limits<double>::infinity();
+  if (!stopped()) {
+    check_stop();
+    if (!stopped() && s.history_count >= params_.tolfun_history && range_now < options_.tolfun) {
+      const double hi = std::max(s.best_history.maxCoeff(), worst_finite);
+      const double lo = std::min(s.best_history.minCoeff(), gen_best);
+      if (s.best_history.allFinite() && hi - lo < options_.tolfun) s.stop_code = kTolFun;
+    }
+  }
+}
+
+Cma::Decomposition Cma::decompose(const Eigen::MatrixXd& cov) {
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(cov, Eigen::ComputeEigenvectors);  // reads lower
+  if (solver.info() != Eigen::Success) throw Error("cma: eigendecomposition of the covariance failed");
+  return Decomposition{solver.eigenvectors(), solver.eigenvalues().cwiseMax(0.0).cwiseSqrt()};
+}
+
+void Cma::update_eigen_after_tell() {
+  CmaState& s = state_;
+  const int gap = params_.eigen_gap;
+  if (gap == 1) {  // small n: cheap, do it now
+    Decomposition d = decompose(s.cov);
+    s.B = std::move(d.B);
+    s.D = std::move(d.D);
+    s.eigen_generation = s.generation;
+    return;
+  }
+  // Every `gap` generations: adopt the decomposition launched `gap` generations ago (waiting if
+  // it is not ready: the outcome never depends on timing) and launch one of the current C.
+  const int last_launch = s.has_pending ? s.pending_generation : s.eigen_generation;
+  if (s.generation - last_launch < gap) return;
+  if (s.has_pending) {
+    const Decomposition& d = pending_.get();
+    s.B = d.B;
+    s.D = d.D;
+    s.eigen_generation = s.pending_generation;
+    pending_ = {};
+    s.has_pending = false;
+  }
+  Eigen::MatrixXd snapshot = s.cov;
+  pending_ = std::async(std::launch::async, [c = std::move(snapshot)]() { return decompose(c); }).share();
+  s.has_pending = true;
+  s.pending_generation = s.generation;
+}
+
+void Cma::check_stop() {
+  CmaState& s = state_;
+  if (options_.max_evaluations > 0 && s.evaluations >= options_.max_evaluations) {
+    s.stop_code = kMaxEvaluations;
+  } else if (options_.max_generations > 0 && s.generation >= options_.max_generations) {
+    s.stop_code = kMaxGenerations;
+  } else if ((s.sigma * s.pc.cwiseAbs()).maxCoeff() < options_.tolx && stds().maxCoeff() < options_.tolx) {
+    s.stop_code = kTolX;
+  } else {
+    const double dmax = s.D.maxCoeff(), dmin = s.D.minCoeff();
+    if (!(dmin > 0) || (dmax / dmin) * (dmax / dmin) > options_.tolconditioncov)
+      s.stop_code = kTolConditionCov;
+  }
+}
+
+CmaState Cma::state() const {
+  CmaState s = state_;
+  s.rng = rng_.state();
+  if (s.has_pending) {
+    const Decomposition& d = pending_.get();
+    s.pending_B = d.B;
+    s.pending_D = d.D;
+  } else {
+    s.pending_B = Eigen::MatrixXd::Zero(s.B.rows(), s.B.cols());
+    s.pending_D = Eigen::VectorXd::Zero(s.dim);
+  }
+  if (s.covariance == Covariance::full) {
+    s.cov.triangularView<Eigen::StrictlyUpper>() = s.cov.transpose();  // export the symmetric matrix
+  }
+  return s;
+}
+
+Cma Cma::restore(const CmaOptions& options, const CmaState& state) {
+  Cma cma(options);
+  const CmaState& init = cma.state_;
+  const int n = init.dim, lambda = init.popsize;
+  auto fail = [](const std::string& what) { throw Error("cma: cannot restore state: " + what); };
+  if (state.dim != n) fail("dim " + std::to_string(state.dim) + " != " + std::to_string(n));
+  if (state.popsize != lambda)
+    fail("popsize " + std::to_string(state.popsize) + " != " + std::to_string(lambda));
+  if (state.covariance != options.covariance) fail("covariance " + to_string(state.covariance));
+  auto shape = [&](const char* name, const Eigen::MatrixXd& m, const Eigen::MatrixXd& like) {
+    if (m.rows() != like.rows() || m.cols() != like.cols())
+      fail(std::string("array '") + name + "' has the wrong shape");
+  };
+  shape("mean", state.mean, init.mean);
+  shape("cov", state.cov, init.cov);
+  shape("B", state.B, init.B);
+  shape("D", state.D, init.D);
+  shape("pc", state.pc, init.pc);
+  shape("ps", state.ps, init.ps);
+  shape("best_x", state.best_x, init.best_x);
+  shape("Z", state.Z, init.Z);
+  shape("Y", state.Y, init.Y);
+  shape("best_history", state.best_history, init.best_history);
+  if (state.has_pending) {
+    shape("pending_B", state.pending_B, init.B);
+    shape("pending_D", state.pending_D, init.D);
+  }
+  if (state.stop_code < 0 || state.stop_code > kTolConditionCov) fail("unknown stop code");
+
+  cma.state_ = state;
+  cma.rng_.set_state(state.rng);
+  if (state.has_pending) {
+    std::promise<Decomposition> ready;
+    ready.set_value(Decomposition{state.pending_B, state.pending_D});
+    cma.pending_ = ready.get_future().share();
+  }
+  cma.state_.pending_B.resize(0, 0);
+  cma.state_.pending_D.resize(0);
+  // A budget may have been raised for the continuation: re-judge budget stops by the new options.
+  if (state.stop_code == kMaxEvaluations || state.stop_code == kMaxGenerations) {
+    cma.state_.stop_code = kRunning;
+    if (options.max_evaluations > 0 && state.evaluations >= options.max_evaluations)
+      cma.state_.stop_code = kMaxEvaluations;
+    else if (options.max_generations > 0 && state.generation >= options.max_generations)
+      cma.state_.stop_code = kMaxGenerations;
+  }
+  if (state.has_sample) cma.make_candidates();
+  return cma;
+}
+
+}  // namespace bbt::es
