@@ -1,0 +1,429 @@
+// bbt::model: parity of the RoBERTa mask-logit forward against an independent float64
+// re-implementation (separate Q/K/V, full-vocabulary logits, manual LayerNorm and GELU),
+// invariances, projection, checkpoint errors and the make-tiny-model command.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "bbt/common/error.hpp"
+#include "bbt/model/config.hpp"
+#include "bbt/model/projection.hpp"
+#include "bbt/model/roberta.hpp"
+#include "bbt/model/safetensors.hpp"
+#include "bbt/model/tiny_model.hpp"
+
+namespace fs = std::filesystem;
+using bbt::model::MaskBatch;
+using bbt::model::PromptMode;
+using bbt::model::Roberta;
+
+namespace {
+
+constexpr std::int64_t kVocab = 1100;
+constexpr std::int64_t kHidden = 32;
+constexpr std::int64_t kPrompt = 4;  // placeholder ids 1000..1003
+
+std::string scratch() {
+  static const std::string dir = [] {
+    auto d = fs::temp_directory_path() / ("bbt_model_test_" + std::to_string(::getpid()));
+    fs::create_directories(d);
+    return d.string();
+  }();
+  return dir;
+}
+
+// A vocabulary with the RoBERTa specials (ids 0..3 and <mask> last) and filler tokens.
+std::string vocab_dir() {
+  const std::string dir = scratch() + "/vocab";
+  if (fs::exists(dir + "/vocab.json")) return dir;
+  fs::create_directories(dir);
+  std::ofstream v(dir + "/vocab.json");
+  v << "{\"<s>\": 0, \"<pad>\": 1, \"</s>\": 2, \"<unk>\": 3";
+  for (std::int64_t i = 4; i < kVocab - 1; ++i) v << ", \"tok" << i << "\": " << i;
+  v << ", \"<mask>\": " << kVocab - 1 << "}\n";
+  std::ofstream(dir + "/merges.txt") << "#version: 0.2\n";
+  return dir;
+}
+
+std::string tiny_model(const std::string& name, bool tied, std::int64_t layers = 2) {
+  const std::string dir = scratch() + "/" + name;
+  if (fs::exists(dir + "/model.safetensors")) return dir;
+  bbt::model::TinyModelOptions o;
+  o.out_dir = dir;
+  o.layers = layers;
+  o.hidden = kHidden;
+  o.heads = 4;
+  o.intermediate = 64;
+  o.seed = tied ? 11 : 12;
+  o.init_std = 0.1;  // larger than BERT's 0.02 so that every path moves the logits visibly
+  o.vocab_from = vocab_dir();
+  o.tie_decoder = tied;
+  o.max_positions = 40;
+  bbt::model::write_tiny_model(o);
+  return dir;
+}
+
+// ---- The float64 reference: a direct transcription of Hugging Face's RobertaForMaskedLM. ----
+
+struct Reference {
+  std::map<std::string, torch::Tensor> w;  // float64
+  bbt::model::RobertaConfig c;
+
+  explicit Reference(const std::string& dir) {
+    c = bbt::model::read_config(dir + "/config.json");
+    auto st = bbt::model::SafetensorsFile::open(dir + "/model.safetensors");
+    for (const auto& name : st.names()) w[name] = st.tensor(name).to(torch::kFloat64);
+  }
+  torch::Tensor ln(const torch::Tensor& x, const std::string& p) const {
+    auto mean = x.mean(-1, true);
+    auto var = (x - mean).pow(2).mean(-1, true);
+    return (x - mean) / (var + c.layer_norm_eps).sqrt() * w.at(p + ".weight") + w.at(p + ".bias");
+  }
+  static torch::Tensor gelu(const torch::Tensor& x) {
+    return 0.5 * x * (1.0 + torch::erf(x / std::sqrt(2.0)));
+  }
+  torch::Tensor lin(const torch::Tensor& x, const std::string& p) const {
+    return torch::matmul(x, w.at(p + ".weight").t()) + w.at(p + ".bias");
+  }
+  // Full-vocabulary logits [V] at the mask of one unpadded row; prompt [n, H] (float) or undefined.
+  torch::Tensor full_logits(const std::vector<std::int64_t>& ids, std::int64_t mask_pos,
+                            const torch::Tensor& prompt, PromptMode mode) const {
+    const std::int64_t L = ids.size(), H = c.hidden_size, A = c.num_attention_heads, D = H / A;
+    auto id = torch::tensor(ids, torch::kLong);
+    auto pos = torch::arange(c.pad_token_id + 1, c.pad_token_id + 1 + L, torch::kLong);
+    auto x = w.at("roberta.embeddings.word_embeddings.weight").index_select(0, id) +
+             w.at("roberta.embeddings.token_type_embeddings.weight")[0] +
+             w.at("roberta.embeddings.position_embeddings.weight").index_select(0, pos);  // [L, H]
+    x = ln(x, "roberta.embeddings.LayerNorm");
+    std::int64_t shift = 0;
+    if (prompt.defined()) {
+      auto p = prompt.to(torch::kFloat64);
+      if (mode == PromptMode::kAdd) {
+        x = torch::cat({x.narrow(0, 0, 1), x.narrow(0, 1, p.size(0)) + p,
+                        x.narrow(0, 1 + p.size(0), L - 1 - p.size(0))});
+      } else {
+        x = torch::cat({p, x});
+        shift = p.size(0);
+      }
+    }
+    const std::int64_t T = x.size(0);
+    for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) {
+      const std::string p = "roberta.encoder.layer." + std::to_string(l) + ".";
+      auto q = lin(x, p + "attention.self.query").view({T, A, D}).transpose(0, 1);  // [A, T, D]
+      auto k = lin(x, p + "attention.self.key").view({T, A, D}).transpose(0, 1);
+      auto v = lin(x, p + "attention.self.value").view({T, A, D}).transpose(0, 1);
+      auto s = torch::matmul(q, k.transpose(1, 2)) / std::sqrt(static_cast<double>(D));
+      auto e = (s - std::get<0>(s.max(-1, true))).exp();
+      auto probs = e / e.sum(-1, true);
+      auto ctx = torch::matmul(probs, v).transpose(0, 1).reshape({T, H});
+      auto a = ln(lin(ctx, p + "attention.output.dense") + x, p + "attention.output.LayerNorm");
+      auto f = gelu(lin(a, p + "intermediate.dense"));
+      x = ln(lin(f, p + "output.dense") + a, p + "output.LayerNorm");
+    }
+    auto h = x[mask_pos + shift];
+    h = ln(gelu(lin(h, "lm_head.dense")), "lm_head.layer_norm");
+    const auto dec = w.count("lm_head.decoder.weight") ? w.at("lm_head.decoder.weight")
+                                                       : w.at("roberta.embeddings.word_embeddings.weight");
+    const auto bias = w.count("lm_head.bias") ? w.at("lm_head.bias") : w.at("lm_head.decoder.bias");
+    return torch::matmul(dec, h) + bias;  // [V]
+  }
+};
+
+// Rows <s> [placeholders] text... <mask> ... </s> of different lengths.
+MaskBatch make_batch(bool placeholders) {
+  MaskBatch b;
+  const std::vector<std::vector<std::int64_t>> texts = {
+      {17, 230, 45, 9}, {300, 301, 302, 303, 304, 305, 306, 307, 308, 309, 310}, {88}, {5, 6, 7, 8, 9, 10}};
+  for (std::size_t r = 0; r < texts.size(); ++r) {
+    std::vector<std::int64_t> row{0};
+    if (placeholders)
+      for (std::int64_t i = 0; i < kPrompt; ++i) row.push_back(1000 + i);
+    row.insert(row.end(), texts[r].begin(), texts[r].end());
+    const auto mask = static_cast<std::int64_t>(row.size()) - (r % 2);  // <mask> last or second to last
+    row.insert(row.begin() + mask, kVocab - 1);
+    row.push_back(2);
+    b.ids.push_back(row);
+    b.mask_pos.push_back(mask);
+  }
+  return b;
+}
+
+torch::Tensor random_prompts(std::int64_t C, std::uint64_t seed) {
+  torch::manual_seed(seed);
+  return torch::randn({C, kPrompt, kHidden}) * 0.5;
+}
+
+const torch::Tensor kLabels =
+    torch::tensor(std::vector<std::int64_t>{5, 17, kVocab - 1, 42, 1000}, torch::kLong);
+
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+void expect_parity(const std::string& dir, PromptMode mode, bool with_prompt) {
+  auto model = Roberta::load(dir);
+  Reference ref(dir);
+  const auto batch = make_batch(mode == PromptMode::kAdd);
+  const auto prompts = with_prompt ? random_prompts(2, 3) : torch::Tensor();
+  const auto index = torch::tensor(std::vector<std::int64_t>{1, 0, 0, 1}, torch::kLong);
+  const auto got = model.mask_logits(batch, prompts, index, mode, kLabels);
+  ASSERT_EQ(got.sizes(), (std::vector<std::int64_t>{4, kLabels.size(0)}));
+  EXPECT_EQ(got.scalar_type(), torch::kFloat32);
+  double worst = 0;
+  for (std::size_t r = 0; r < batch.ids.size(); ++r) {
+    const auto p = with_prompt ? prompts[index[r].item<std::int64_t>()] : torch::Tensor();
+    const auto full = ref.full_logits(batch.ids[r], batch.mask_pos[r], p, mode);
+    worst = std::max(worst, max_diff(got[r], full.index_select(0, kLabels)));
+  }
+  EXPECT_LE(worst, 1e-4);
+  std::printf("max |ours - float64 reference| = %.3g\n", worst);
+  // The logits must be far from trivial for this to mean anything.
+  EXPECT_GT(got.abs().max().item<double>(), 0.1);
+}
+
+}  // namespace
+
+TEST(ModelParity, AddModeWithPromptsTied) { expect_parity(tiny_model("tied", true), PromptMode::kAdd, true); }
+TEST(ModelParity, AddModeNoPromptTied) { expect_parity(tiny_model("tied", true), PromptMode::kAdd, false); }
+TEST(ModelParity, CatModeWithPromptsTied) { expect_parity(tiny_model("tied", true), PromptMode::kCat, true); }
+TEST(ModelParity, AddModeUntied) { expect_parity(tiny_model("untied", false), PromptMode::kAdd, true); }
+TEST(ModelParity, CatModeUntied) { expect_parity(tiny_model("untied", false), PromptMode::kCat, true); }
+TEST(ModelParity, OneLayerAndZeroLayers) {
+  expect_parity(tiny_model("one_layer", true, 1), PromptMode::kAdd, true);
+  expect_parity(tiny_model("zero_layers", true, 0), PromptMode::kCat, true);
+}
+
+TEST(Model, ZeroPromptEqualsNoPromptInAddMode) {
+  auto model = Roberta::load(tiny_model("tied", true));
+  const auto batch = make_batch(true);
+  const auto index = torch::zeros({4}, torch::kLong);
+  const auto none = model.mask_logits(batch, torch::Tensor(), torch::Tensor(), PromptMode::kAdd, kLabels);
+  const auto zero =
+      model.mask_logits(batch, torch::zeros({1, kPrompt, kHidden}), index, PromptMode::kAdd, kLabels);
+  EXPECT_TRUE(torch::equal(none, zero));
+  const auto some = model.mask_logits(batch, random_prompts(1, 5), index, PromptMode::kAdd, kLabels);
+  EXPECT_GT(max_diff(none, some), 1e-3);  // and a non-zero prompt does change them
+}
+
+TEST(Model, PaddingAndBatchCompositionInvariance) {
+  const auto dir = tiny_model("tied", true);
+  auto model = Roberta::load(dir);
+  bbt::model::LoadOptions small;
+  small.max_batch = 1;
+  auto chunked = Roberta::load(dir, small);
+  for (auto mode : {PromptMode::kAdd, PromptMode::kCat}) {
+    const auto batch = make_batch(mode == PromptMode::kAdd);
+    const auto prompts = random_prompts(2, 9);
+    const auto index = torch::tensor(std::vector<std::int64_t>{0, 1, 1, 0}, torch::kLong);
+    const auto all = model.mask_logits(batch, prompts, index, mode, kLabels);
+    EXPECT_LE(max_diff(all, chunked.mask_logits(batch, prompts, index, mode, kLabels)), 1e-5);
+    for (std::size_t r = 0; r < batch.ids.size(); ++r) {
+      MaskBatch one{{batch.ids[r]}, {batch.mask_pos[r]}};
+      const auto alone = model.mask_logits(one, prompts, index.narrow(0, r, 1), mode, kLabels);
+      EXPECT_LE(max_diff(alone[0], all[r]), 1e-5) << "row " << r;
+    }
+    // Reordered batch: row 2 (the shortest) first.
+    MaskBatch re{{batch.ids[2], batch.ids[1]}, {batch.mask_pos[2], batch.mask_pos[1]}};
+    const auto idx2 = torch::tensor(
+        std::vector<std::int64_t>{index[2].item<std::int64_t>(), index[1].item<std::int64_t>()});
+    const auto r2 = model.mask_logits(re, prompts, idx2, mode, kLabels);
+    EXPECT_LE(max_diff(r2[0], all[2]), 1e-5);
+    EXPECT_LE(max_diff(r2[1], all[1]), 1e-5);
+  }
+}
+
+TEST(Model, VerbalizerHeadEqualsFullVocabularyGather) {
+  const auto dir = tiny_model("untied", false);
+  auto model = Roberta::load(dir);
+  Reference ref(dir);
+  const auto batch = make_batch(true);
+  const auto prompts = random_prompts(1, 4);
+  const auto index = torch::zeros({4}, torch::kLong);
+  const auto all_ids = torch::arange(kVocab, torch::kLong);
+  const auto full = model.mask_logits(batch, prompts, index, PromptMode::kAdd, all_ids);  // [4, V]
+  const auto some = model.mask_logits(batch, prompts, index, PromptMode::kAdd, kLabels);
+  EXPECT_LE(max_diff(full.index_select(1, kLabels), some), 1e-6);
+  for (std::size_t r = 0; r < 4; ++r)
+    EXPECT_LE(
+        max_diff(full[r], ref.full_logits(batch.ids[r], batch.mask_pos[r], prompts[0], PromptMode::kAdd)),
+        1e-4);
+}
+
+TEST(Model, DecoderBiasUnderEitherName) {
+  const auto dir = tiny_model("tied", true);
+  const auto renamed = scratch() + "/renamed_bias";
+  fs::create_directories(renamed);
+  fs::copy_file(dir + "/config.json", renamed + "/config.json", fs::copy_options::overwrite_existing);
+  auto st = bbt::model::SafetensorsFile::open(dir + "/model.safetensors");
+  std::vector<std::pair<std::string, torch::Tensor>> w;
+  for (const auto& n : st.names())
+    w.emplace_back(n == "lm_head.bias" ? "lm_head.decoder.bias" : n, st.tensor(n));
+  w.emplace_back("roberta.pooler.dense.weight", torch::zeros({kHidden, kHidden}));  // extra: ignored
+  bbt::model::write_safetensors(renamed + "/model.safetensors", w);
+  const auto batch = make_batch(true);
+  const auto a = Roberta::load(dir).mask_logits(batch, {}, {}, PromptMode::kAdd, kLabels);
+  const auto b = Roberta::load(renamed).mask_logits(batch, {}, {}, PromptMode::kAdd, kLabels);
+  EXPECT_TRUE(torch::equal(a, b));
+}
+
+TEST(Model, WordEmbeddingStd) {
+  const auto dir = tiny_model("tied", true);
+  auto st = bbt::model::SafetensorsFile::open(dir + "/model.safetensors");
+  const double want =
+      st.tensor("roberta.embeddings.word_embeddings.weight").to(torch::kFloat64).std().item<double>();
+  EXPECT_NEAR(Roberta::load(dir).word_embedding_std(), want, 1e-6);
+  EXPECT_NEAR(want, 0.1, 0.005);  // the init std
+}
+
+namespace {
+
+// Copies a model with one tensor dropped or replaced, and returns the load error.
+std::string load_error_after(const std::string& name, const torch::Tensor& replacement) {
+  const auto dir = tiny_model("tied", true);
+  const auto bad = scratch() + "/broken";
+  fs::remove_all(bad);
+  fs::create_directories(bad);
+  fs::copy_file(dir + "/config.json", bad + "/config.json");
+  auto st = bbt::model::SafetensorsFile::open(dir + "/model.safetensors");
+  std::vector<std::pair<std::string, torch::Tensor>> w;
+  for (const auto& n : st.names()) {
+    if (n != name) {
+      w.emplace_back(n, st.tensor(n));
+    } else if (replacement.defined()) {
+      w.emplace_back(n, replacement);
+    }
+  }
+  bbt::model::write_safetensors(bad + "/model.safetensors", w);
+  try {
+    Roberta::load(bad);
+  } catch (const bbt::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST(ModelLoad, MissingTensorIsNamed) {
+  const std::string name = "roberta.encoder.layer.1.output.dense.bias";
+  const auto msg = load_error_after(name, torch::Tensor());
+  EXPECT_NE(msg.find("missing tensor '" + name + "'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("model.safetensors"), std::string::npos) << msg;
+}
+
+TEST(ModelLoad, MisShapedTensorIsNamed) {
+  const std::string name = "roberta.encoder.layer.0.intermediate.dense.weight";
+  const auto msg = load_error_after(name, torch::zeros({64, kHidden + 1}));
+  EXPECT_NE(msg.find("tensor '" + name + "' has shape [64, 33], expected [64, 32]"), std::string::npos)
+      << msg;
+}
+
+TEST(ModelLoad, MissingBiasIsNamed) {
+  const auto msg = load_error_after("lm_head.bias", torch::Tensor());
+  EXPECT_NE(msg.find("lm_head.decoder.bias"), std::string::npos) << msg;
+}
+
+TEST(ModelLoad, ConfigErrorsNameFileAndKey) {
+  const auto dir = scratch() + "/badcfg";
+  fs::create_directories(dir);
+  std::ofstream(dir + "/config.json") << R"({"vocab_size": 1100, "hidden_size": 32})";
+  try {
+    bbt::model::read_config(dir + "/config.json");
+    FAIL() << "no error";
+  } catch (const bbt::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("badcfg/config.json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'num_hidden_layers'"), std::string::npos) << msg;
+  }
+  std::ofstream(dir + "/config.json") << R"({"vocab_size": "big"})";
+  try {
+    bbt::model::read_config(dir + "/config.json");
+    FAIL() << "no error";
+  } catch (const bbt::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'vocab_size' is not an integer"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ModelInput, BadInputsAreRejected) {
+  auto model = Roberta::load(tiny_model("tied", true));
+  auto batch = make_batch(true);
+  batch.mask_pos[1] = 100;
+  EXPECT_THROW(model.mask_logits(batch, {}, {}, PromptMode::kAdd, kLabels), bbt::Error);
+  batch = make_batch(true);
+  batch.ids[0][3] = kVocab;
+  EXPECT_THROW(model.mask_logits(batch, {}, {}, PromptMode::kAdd, kLabels), bbt::Error);
+  batch = make_batch(true);
+  EXPECT_THROW(model.mask_logits(batch, random_prompts(2, 1), torch::full({4}, 2, torch::kLong),
+                                 PromptMode::kAdd, kLabels),
+               bbt::Error);
+  // Longer than the position table allows (max_positions 40 - padding_idx 1 - 1 = 38 tokens).
+  batch.ids[0].resize(39, 5);
+  EXPECT_THROW(model.mask_logits(batch, {}, {}, PromptMode::kAdd, kLabels), bbt::Error);
+}
+
+TEST(Projection, DeterministicPinnedValues) {
+  using bbt::model::Projection;
+  using bbt::model::ProjectionKind;
+  Projection a(10, 3, 8, ProjectionKind::kNormal, 0.5, 42);
+  Projection b(10, 3, 8, ProjectionKind::kNormal, 0.5, 42);
+  Projection c(10, 3, 8, ProjectionKind::kNormal, 0.5, 43);
+  EXPECT_TRUE(torch::equal(a.matrix(), b.matrix()));
+  EXPECT_FALSE(torch::equal(a.matrix(), c.matrix()));
+  ASSERT_EQ(a.matrix().sizes(), (std::vector<std::int64_t>{24, 10}));
+  // Pinned: a change here changes every run's prompts.
+  const float* p = a.matrix().data_ptr<float>();
+  EXPECT_FLOAT_EQ(p[0], -0.363109559f);
+  EXPECT_FLOAT_EQ(p[1], -0.105598457f);
+  EXPECT_FLOAT_EQ(p[2], 0.110811353f);
+  Projection u(10, 3, 8, ProjectionKind::kUniform, 0.0, 42);
+  const float* q = u.matrix().data_ptr<float>();
+  EXPECT_FLOAT_EQ(q[0], -0.263188154f);
+  EXPECT_FLOAT_EQ(q[1], -0.0765396133f);
+  EXPECT_FLOAT_EQ(q[2], 0.113869451f);
+}
+
+TEST(Projection, StdAndProject) {
+  using bbt::model::Projection;
+  using bbt::model::ProjectionKind;
+  Projection a(50, 4, 32, ProjectionKind::kNormal, 0.25, 7);
+  EXPECT_NEAR(a.matrix().std().item<double>(), 0.25, 0.25 * 0.02);
+  EXPECT_NEAR(a.matrix().mean().item<double>(), 0.0, 0.01);
+  Projection u(50, 4, 32, ProjectionKind::kUniform, 0.0, 7);
+  const double bound = 1.0 / std::sqrt(50.0);
+  EXPECT_LE(u.matrix().abs().max().item<double>(), bound);
+  EXPECT_NEAR(u.matrix().std().item<double>(), bound / std::sqrt(3.0), bound * 0.02);
+  torch::manual_seed(1);
+  const auto z = torch::randn({3, 50});
+  const auto p = a.project(z);  // [3, 4, 32]
+  ASSERT_EQ(p.sizes(), (std::vector<std::int64_t>{3, 4, 32}));
+  for (int i = 0; i < 3; ++i)
+    EXPECT_LE(
+        max_diff(p[i].reshape({-1}), torch::mv(a.matrix().to(torch::kFloat64), z[i].to(torch::kFloat64))),
+        1e-5);
+  EXPECT_THROW(a.project(torch::zeros({3, 49})), bbt::Error);
+}
+
+TEST(MakeTinyModelCli, WritesALoadableModel) {
+  const auto out = scratch() + "/cli_model";
+  const std::string cmd = std::string(BBT_BINARY) + " make-tiny-model --out " + out +
+                          " --layers 1 --hidden 16 --heads 2" + " --intermediate 32 --seed 3 --vocab-from " +
+                          vocab_dir() + " > /dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  for (const char* f : {"config.json", "model.safetensors", "vocab.json", "merges.txt"})
+    EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+  auto model = Roberta::load(out);
+  EXPECT_EQ(model.config().vocab_size, kVocab);
+  EXPECT_EQ(model.config().hidden_size, 16);
+  EXPECT_EQ(model.config().max_position_embeddings, 514);
+  auto st = bbt::model::SafetensorsFile::open(out + "/model.safetensors");
+  EXPECT_FALSE(st.contains("lm_head.decoder.weight"));  // tied
+  // Usage errors exit 2 and name the option.
+  const std::string bad = std::string(BBT_BINARY) + " make-tiny-model --out " + out + " 2>/dev/null";
+  EXPECT_EQ(WEXITSTATUS(std::system(bad.c_str())), 2);
+}
