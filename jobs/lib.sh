@@ -1,9 +1,10 @@
+# shellcheck shell=bash disable=SC2034
 # Shared by jobs/bbt.sbatch, jobs/sweep.sbatch and jobs/local.sh (sourced, not run): site settings,
 # the deterministic run name, and the fresh/resume/skip decision for one run file.
 # Callers set BBT_ROOT (the repository root) before sourcing.
 
 # Exit code contract with `bbt train`: 0 finished, 75 (EX_TEMPFAIL) checkpointed and wants a requeue.
-readonly BBT_EX_TEMPFAIL=75
+BBT_EX_TEMPFAIL=75
 
 bbt_log() { echo "bbt-job: $*" >&2; }
 
