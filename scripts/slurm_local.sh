@@ -89,7 +89,7 @@ cmd_start() {
   # The munge user must traverse the dir to reach its own subdir.
   chmod 755 "$d"
   mkdir -p "$d"/{state,spool,run,log,munge}
-  chown munge:munge "$d/munge" && chmod 755 "$d/munge" || die "cannot prepare $d/munge"
+  { chown munge:munge "$d/munge" && chmod 755 "$d/munge"; } || die "cannot prepare $d/munge"
 
   # munged: own key copy, socket, pid, log and seed file. It refuses to run as root, so run as munge.
   local key=$d/munge/munge.key
