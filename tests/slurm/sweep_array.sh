@@ -24,6 +24,10 @@ fi
 # Wait for the array (and the report) to leave the queue; bounded.
 for ((i = 0; i < 1800; i++)); do
   [[ -z $(timeout 10 squeue -h -o %i 2>/dev/null) ]] && break
+  if ((report_built)) && [[ $(job_field "$rjid" Reason) == DependencyNeverSatisfied ]]; then
+    dump_logs "$SCRATCH"/sweep-*.out
+    fail "an array element failed (report job $rjid: DependencyNeverSatisfied)"
+  fi
   sleep 0.1
 done
 [[ -z $(timeout 10 squeue -h -o %i) ]] || { dump_logs "$SCRATCH"/sweep-*.out; fail "sweep still queued after 180 s"; }
