@@ -1,0 +1,51 @@
+#pragma once
+// One rank's share of the black-box calls: turns candidate z's and tokenized examples into
+// verbalizer logits with the rank's model replica. Work is split in (candidate, example) pairs.
+#include <Eigen/Core>
+#include <cstdint>
+#include <vector>
+
+#include "bbt/model/projection.hpp"
+#include "bbt/model/roberta.hpp"
+
+namespace bbt::core {
+
+// Tokenized examples of one split, as the model takes them; packs into one int64 buffer for MPI.
+struct EncodedSplit {
+  std::vector<std::vector<std::int64_t>> ids;  // <s> ... </s>
+  std::vector<std::int64_t> mask_pos;
+  std::vector<std::int64_t> labels;
+
+  std::int64_t size() const { return static_cast<std::int64_t>(ids.size()); }
+  std::vector<std::int64_t> pack() const;
+  static EncodedSplit unpack(const std::vector<std::int64_t>& packed);
+  EncodedSplit subset(const std::vector<std::size_t>& index) const;
+};
+
+class Evaluator {
+ public:
+  // p0 [n, H] float32 (cat mode's initial prompt; undefined = zero). chunk_rows: rows per forward.
+  Evaluator(const model::Roberta& model, model::Projection projection, torch::Tensor p0,
+            std::vector<std::int64_t> label_ids, model::PromptMode mode, std::int64_t chunk_rows);
+
+  // Logits [end - begin, K] row-major for pairs begin..end-1, where pair p is candidate
+  // p / split.size() (a column of Z, d x C) with example p % split.size().
+  std::vector<float> pair_logits(const Eigen::MatrixXd& z, const EncodedSplit& split, std::int64_t begin,
+                                 std::int64_t end) const;
+
+  std::int64_t num_labels() const { return static_cast<std::int64_t>(label_ids_.size()); }
+  std::int64_t chunk_rows() const { return chunk_rows_; }
+  const model::Roberta& model() const { return model_; }
+  const model::Projection& projection() const { return projection_; }
+
+ private:
+  const model::Roberta& model_;
+  model::Projection projection_;
+  torch::Tensor p0_;
+  std::vector<std::int64_t> label_ids_;
+  torch::Tensor label_tensor_;
+  model::PromptMode mode_;
+  std::int64_t chunk_rows_;
+};
+
+}  // namespace bbt::core

@@ -1,0 +1,91 @@
+#include "bbt/core/evaluator.hpp"
+
+#include "bbt/common/error.hpp"
+
+namespace bbt::core {
+
+std::vector<std::int64_t> EncodedSplit::pack() const {
+  // [n, then per example: length, mask_pos, label, ids...]
+  std::vector<std::int64_t> out;
+  out.push_back(size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    out.push_back(static_cast<std::int64_t>(ids[i].size()));
+    out.push_back(mask_pos[i]);
+    out.push_back(labels[i]);
+    out.insert(out.end(), ids[i].begin(), ids[i].end());
+  }
+  return out;
+}
+
+EncodedSplit EncodedSplit::unpack(const std::vector<std::int64_t>& packed) {
+  EncodedSplit s;
+  std::size_t at = 0;
+  auto next = [&]() {
+    if (at >= packed.size()) throw Error("corrupt token buffer received from rank 0");
+    return packed[at++];
+  };
+  const std::int64_t n = next();
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t len = next();
+    s.mask_pos.push_back(next());
+    s.labels.push_back(next());
+    if (len < 0 || at + static_cast<std::size_t>(len) > packed.size())
+      throw Error("corrupt token buffer received from rank 0");
+    s.ids.emplace_back(packed.begin() + static_cast<std::ptrdiff_t>(at),
+                       packed.begin() + static_cast<std::ptrdiff_t>(at + len));
+    at += static_cast<std::size_t>(len);
+  }
+  return s;
+}
+
+EncodedSplit EncodedSplit::subset(const std::vector<std::size_t>& index) const {
+  EncodedSplit s;
+  for (std::size_t i : index) {
+    s.ids.push_back(ids.at(i));
+    s.mask_pos.push_back(mask_pos.at(i));
+    s.labels.push_back(labels.at(i));
+  }
+  return s;
+}
+
+Evaluator::Evaluator(const model::Roberta& model, model::Projection projection, torch::Tensor p0,
+                     std::vector<std::int64_t> label_ids, model::PromptMode mode, std::int64_t chunk_rows)
+    : model_(model),
+      projection_(std::move(projection)),
+      p0_(std::move(p0)),
+      label_ids_(std::move(label_ids)),
+      mode_(mode),
+      chunk_rows_(chunk_rows) {
+  label_tensor_ = torch::tensor(label_ids_, torch::kInt64);
+  if (p0_.defined()) p0_ = p0_.to(model_.options().device, model_.options().dtype);
+}
+
+std::vector<float> Evaluator::pair_logits(const Eigen::MatrixXd& z, const EncodedSplit& split,
+                                          std::int64_t begin, std::int64_t end) const {
+  const std::int64_t n = split.size();
+  const std::int64_t k = num_labels();
+  if (begin >= end || n == 0) return {};
+  const std::int64_t c_lo = begin / n, c_hi = (end - 1) / n;  // candidates touched
+  // Prompts of the touched candidates, one matrix product on the model's device.
+  const std::int64_t d = z.rows(), cands = c_hi - c_lo + 1;
+  torch::Tensor zt = torch::from_blob(const_cast<double*>(z.data()) + c_lo * d, {cands, d}, torch::kFloat64);
+  torch::Tensor prompts = projection_.project(zt.to(torch::kFloat32));  // [C', n_tokens, H]
+  if (p0_.defined()) prompts = prompts + p0_.unsqueeze(0);
+
+  model::MaskBatch batch;
+  std::vector<std::int64_t> prompt_index;
+  batch.ids.reserve(static_cast<std::size_t>(end - begin));
+  for (std::int64_t p = begin; p < end; ++p) {
+    const std::int64_t e = p % n;
+    batch.ids.push_back(split.ids[static_cast<std::size_t>(e)]);
+    batch.mask_pos.push_back(split.mask_pos[static_cast<std::size_t>(e)]);
+    prompt_index.push_back(p / n - c_lo);
+  }
+  torch::Tensor logits = model_.mask_logits(batch, prompts, torch::tensor(prompt_index, torch::kInt64), mode_,
+                                            label_tensor_);  // [rows, K] float32 CPU
+  logits = logits.contiguous();
+  const float* ptr = logits.data_ptr<float>();
+  return std::vector<float>(ptr, ptr + (end - begin) * k);
+}
+
+}  // namespace bbt::core

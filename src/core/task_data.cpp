@@ -1,0 +1,127 @@
+#include "bbt/core/task_data.hpp"
+
+#include <sstream>
+
+#include "bbt/common/error.hpp"
+#include "bbt/core/planted.hpp"
+#include "bbt/data/dataset.hpp"
+#include "bbt/data/encode.hpp"
+#include "bbt/data/kshot.hpp"
+
+namespace bbt::core {
+namespace {
+
+EncodedSplit to_split(const data::EncodedDataset& d, const std::vector<std::size_t>& positions) {
+  EncodedSplit s;
+  for (std::size_t p : positions) {
+    const auto& e = d.examples.at(p);
+    s.ids.push_back(e.ids);
+    s.mask_pos.push_back(e.mask_pos);
+    s.labels.push_back(e.label);
+  }
+  return s;
+}
+
+std::vector<std::size_t> all_positions(std::size_t n) {
+  std::vector<std::size_t> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = i;
+  return v;
+}
+
+data::EncodeFn encoder(const text::Tokenizer& tok) {
+  return [&tok](std::string_view s) { return tok.encode(s); };
+}
+
+}  // namespace
+
+TaskInfo resolve_task(const io::RunConfig& config, const text::Tokenizer& tokenizer) {
+  TaskInfo info;
+  const auto& t = config.task;
+  if (t.name == "custom") {
+    info.spec = data::custom_task(t.template_text, t.verbalizer, data::parse_metric(t.metric));
+    info.label_ids = data::verbalizer_ids(info.spec, encoder(tokenizer), /*strict=*/true);
+  } else if (t.name == "planted") {
+    const std::string words = t.verbalizer.empty() ? "bad,great" : t.verbalizer;
+    info.spec = data::custom_task("{prompt} {text} <mask>", words, data::Metric::accuracy);
+    info.spec.name = "planted";
+    info.label_ids = data::verbalizer_ids(info.spec, encoder(tokenizer), /*strict=*/false);
+    if (info.label_ids.size() != 2) throw UsageError("task.verbalizer: the planted task has two labels");
+  } else {
+    info.spec = data::builtin_task(t.name);
+    if (!t.template_text.empty()) throw UsageError("task.template is only for task.name = custom");
+    if (!t.verbalizer.empty()) throw UsageError("task.verbalizer is only for task.name = custom or planted");
+    info.label_ids = data::verbalizer_ids(info.spec, encoder(tokenizer), /*strict=*/false);
+  }
+  return info;
+}
+
+TaskData prepare_task_data(const io::RunConfig& config, const TaskInfo& task,
+                           const text::Tokenizer& tokenizer, const Evaluator& evaluator) {
+  TaskData out;
+  const auto& t = config.task;
+  const bool add = config.prompt.mode == "add";
+  std::ostringstream summary;
+  if (t.name == "planted") {
+    PlantedOptions o;
+    o.seed = t.planted_seed;
+    o.pool = t.planted_pool;
+    o.test = t.planted_test;
+    o.n_prompt_tokens = config.prompt.n_tokens;
+    o.add_mode = add;
+    o.sigma0 = config.cma.sigma0;
+    o.bos = tokenizer.bos_id();
+    o.eos = tokenizer.eos_id();
+    o.mask = tokenizer.mask_id();
+    o.vocab_size = evaluator.model().config().vocab_size;
+    PlantedTask planted = make_planted_task(evaluator, o);
+    std::vector<int> labels(planted.pool.labels.begin(), planted.pool.labels.end());
+    const auto split = data::sample_k_shot(labels, 2, t.k_shot, t.split_seed);
+    out.train = planted.pool.subset(split.train_index);
+    out.dev = planted.pool.subset(split.dev_index);
+    out.test = std::move(planted.test);
+    out.train_index.assign(split.train_index.begin(), split.train_index.end());
+    out.dev_index.assign(split.dev_index.begin(), split.dev_index.end());
+    summary << "planted task: z* accepted after " << planted.draws << " draw(s), class 0 share "
+            << planted.class0_share << ", labels changed vs zero prompt " << planted.changed_share;
+    out.summary = summary.str();
+    return out;
+  }
+
+  data::DataFileOverrides overrides{t.train_file, t.dev_file, t.test_file};
+  const data::DataFiles files = data::find_data_files(task.spec, t.data_dir, overrides);
+  const data::SpecialIds special{tokenizer.bos_id(), tokenizer.eos_id(), tokenizer.mask_id()};
+  const data::PromptMode mode = add ? data::PromptMode::add : data::PromptMode::cat;
+  const int n = config.prompt.n_tokens;
+
+  const data::Dataset train_rows = data::read_dataset(task.spec.format, files.train, task.spec.num_labels);
+  for (const auto& [reason, count] : train_rows.dropped) out.dropped["train: " + reason] += count;
+  const data::EncodedDataset train_enc =
+      data::encode_dataset(task.spec, train_rows, mode, n, special, encoder(tokenizer));
+  out.dropped["train: longer than 512 tokens"] += train_enc.dropped_too_long;
+  const auto split = data::sample_k_shot(train_enc.labels(), task.spec.num_labels, t.k_shot, t.split_seed,
+                                         task.spec.label_words);
+  out.train = to_split(train_enc, split.train_index);
+  out.dev = to_split(train_enc, split.dev_index);
+  for (std::size_t p : split.train_index)
+    out.train_index.push_back(static_cast<std::int64_t>(train_enc.source_index[p]));
+  for (std::size_t p : split.dev_index)
+    out.dev_index.push_back(static_cast<std::int64_t>(train_enc.source_index[p]));
+
+  if (config.eval.test) {
+    const data::Dataset test_rows = data::read_dataset(task.spec.format, files.test, task.spec.num_labels);
+    for (const auto& [reason, count] : test_rows.dropped) out.dropped["test: " + reason] += count;
+    const data::EncodedDataset test_enc =
+        data::encode_dataset(task.spec, test_rows, mode, n, special, encoder(tokenizer));
+    out.dropped["test: longer than 512 tokens"] += test_enc.dropped_too_long;
+    out.test = to_split(test_enc, all_positions(test_enc.examples.size()));
+  }
+  summary << "task " << task.spec.name << ": " << train_rows.examples.size() << " train rows (" << files.train
+          << "), k-shot " << t.k_shot << " per class -> " << out.train.size() << " train / " << out.dev.size()
+          << " dev; " << out.test.size() << " test (" << files.test << ")";
+  for (const auto& [reason, count] : out.dropped)
+    if (count > 0) summary << "; dropped " << count << " (" << reason << ")";
+  out.summary = summary.str();
+  return out;
+}
+
+}  // namespace bbt::core
