@@ -1,9 +1,11 @@
 // `bbt make-tiny-model`: a random-weight RoBERTa checkpoint in the Hub's layout, for tests and demos.
 #include <boost/program_options.hpp>
+#include <filesystem>
 #include <iostream>
 
 #include "bbt/common/error.hpp"
 #include "bbt/model/tiny_model.hpp"
+#include "bbt/text/tokenizer.hpp"
 #include "commands.hpp"
 
 namespace bbt::cli {
@@ -13,11 +15,12 @@ namespace po = boost::program_options;
 int cmd_make_tiny_model(const Args& args) {
   model::TinyModelOptions o;
   bool untied = false;
-  po::options_description desc("usage: bbt make-tiny-model --out DIR --vocab-from DIR [options]\n\noptions");
+  po::options_description desc("usage: bbt make-tiny-model --out DIR [--vocab-from DIR] [options]\n\noptions");
   desc.add_options()("help", "this text")                           //
       ("out", po::value(&o.out_dir), "output directory (created)")  //
       ("vocab-from", po::value(&o.vocab_from),
-       "directory holding vocab.json and merges.txt (required; vocab_size = its entry count, >= 1050)")  //
+       "vocab.json + merges.txt (RoBERTa layout), or GPT-2's encoder.json + vocab.bpe (converted to RoBERTa's "
+       "special-token layout); default: GPT-2's files from the npm package installed by scripts/setup.sh")  //
       ("layers", po::value(&o.layers)->default_value(2), "encoder layers")                               //
       ("hidden", po::value(&o.hidden)->default_value(32), "hidden size")                                 //
       ("heads", po::value(&o.heads)->default_value(4), "attention heads")                                //
@@ -39,9 +42,23 @@ int cmd_make_tiny_model(const Args& args) {
     return 0;
   }
   if (o.out_dir.empty()) throw UsageError(args[0] + ": option '--out' is required");
-  if (o.vocab_from.empty()) throw UsageError(args[0] + ": option '--vocab-from' is required");
+  namespace fs = std::filesystem;
+  if (o.vocab_from.empty()) o.vocab_from = BBT_DEFAULT_GPT2_DIR;
+  if (!fs::exists(fs::path(o.vocab_from) / "vocab.json") && !fs::exists(fs::path(o.vocab_from) / "encoder.json"))
+    throw UsageError(args[0] + ": no vocab.json or encoder.json in '" + o.vocab_from +
+                     "' (pass --vocab-from DIR, or run scripts/setup.sh for GPT-2's files)");
   o.tie_decoder = !untied;
-  model::write_tiny_model(o);
+  if (!fs::exists(fs::path(o.vocab_from) / "vocab.json")) {
+    // GPT-2 layout: convert to RoBERTa's ids (<s> <pad> </s> <unk> first, <mask> last) on the way.
+    const fs::path converted = fs::path(o.out_dir) / ".vocab-from-gpt2";
+    fs::create_directories(converted);
+    text::write_roberta_vocab_from_gpt2(o.vocab_from, converted.string());
+    o.vocab_from = converted.string();
+    model::write_tiny_model(o);
+    fs::remove_all(converted);
+  } else {
+    model::write_tiny_model(o);
+  }
   std::cout << o.out_dir << "\n";
   return 0;
 }
