@@ -15,19 +15,21 @@ namespace po = boost::program_options;
 int cmd_make_tiny_model(const Args& args) {
   model::TinyModelOptions o;
   bool untied = false;
-  po::options_description desc("usage: bbt make-tiny-model --out DIR [--vocab-from DIR] [options]\n\noptions");
+  po::options_description desc(
+      "usage: bbt make-tiny-model --out DIR [--vocab-from DIR] [options]\n\noptions");
   desc.add_options()("help", "this text")                           //
       ("out", po::value(&o.out_dir), "output directory (created)")  //
       ("vocab-from", po::value(&o.vocab_from),
-       "vocab.json + merges.txt (RoBERTa layout), or GPT-2's encoder.json + vocab.bpe (converted to RoBERTa's "
+       "vocab.json + merges.txt (RoBERTa layout), or GPT-2's encoder.json + vocab.bpe (converted to "
+       "RoBERTa's "
        "special-token layout); default: GPT-2's files from the npm package installed by scripts/setup.sh")  //
-      ("layers", po::value(&o.layers)->default_value(2), "encoder layers")                               //
-      ("hidden", po::value(&o.hidden)->default_value(32), "hidden size")                                 //
-      ("heads", po::value(&o.heads)->default_value(4), "attention heads")                                //
-      ("intermediate", po::value(&o.intermediate)->default_value(64), "feed-forward size")               //
-      ("seed", po::value(&o.seed)->default_value(0), "random seed")                                      //
-      ("init-std", po::value(&o.init_std)->default_value(0.02), "std of the random weights")             //
-      ("max-positions", po::value(&o.max_positions)->default_value(514), "position table size")          //
+      ("layers", po::value(&o.layers)->default_value(2), "encoder layers")                                  //
+      ("hidden", po::value(&o.hidden)->default_value(32), "hidden size")                                    //
+      ("heads", po::value(&o.heads)->default_value(4), "attention heads")                                   //
+      ("intermediate", po::value(&o.intermediate)->default_value(64), "feed-forward size")                  //
+      ("seed", po::value(&o.seed)->default_value(0), "random seed")                                         //
+      ("init-std", po::value(&o.init_std)->default_value(0.02), "std of the random weights")                //
+      ("max-positions", po::value(&o.max_positions)->default_value(514), "position table size")             //
       ("untied", po::bool_switch(&untied), "also write lm_head.decoder.weight (not tied to the embeddings)");
   po::variables_map vm;
   try {
@@ -44,7 +46,8 @@ int cmd_make_tiny_model(const Args& args) {
   if (o.out_dir.empty()) throw UsageError(args[0] + ": option '--out' is required");
   namespace fs = std::filesystem;
   if (o.vocab_from.empty()) o.vocab_from = BBT_DEFAULT_GPT2_DIR;
-  if (!fs::exists(fs::path(o.vocab_from) / "vocab.json") && !fs::exists(fs::path(o.vocab_from) / "encoder.json"))
+  if (!fs::exists(fs::path(o.vocab_from) / "vocab.json") &&
+      !fs::exists(fs::path(o.vocab_from) / "encoder.json"))
     throw UsageError(args[0] + ": no vocab.json or encoder.json in '" + o.vocab_from +
                      "' (pass --vocab-from DIR, or run scripts/setup.sh for GPT-2's files)");
   o.tie_decoder = !untied;

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Kill-and-resume and signal-and-resume give exactly the run an uninterrupted job gives.
+source "$(dirname "$0")/common.bash"
+make_tiny m
+write_config c.ini "$PWD/m" 600
+
+rows() { h5 "$1" 'len(f["train/generation"])' 2>/dev/null || echo 0; }
+wait_rows() {  # wait_rows RUN.h5 N: until the live file holds N generations (SWMR read)
+  for _ in $(seq 1 600); do [[ $(rows "$1") -ge $2 ]] && return 0; sleep 0.2; done
+  return 1
+}
+
+timeout 300 mpirun -np 2 "$BBT" train --config c.ini --output.run_name whole >whole.log 2>&1
+check "uninterrupted run finishes" test $? -eq 0
+
+# 1. SIGKILL every process of the job mid-run: the file keeps every flushed generation.
+setsid mpirun -np 2 "$BBT" train --config c.ini --output.run_name killed >killed.log 2>&1 &
+check "live file readable while the job runs (h5py, SWMR)" wait_rows results/killed/run.h5 13
+pkill -9 -f "run_name killed"
+wait
+n=$(rows results/killed/run.h5)
+check "killed file readable with $n generations" test "$n" -ge 13
+check "killed file has a checkpoint" test "$(h5 results/killed/run.h5 'int(f["checkpoint/latest"][()] in (0, 1))')" = 1
+timeout 300 mpirun -np 2 "$BBT" train --resume results/killed/run.h5 >resumed.log 2>&1
+check "resume after SIGKILL finishes" test $? -eq 0
+check "generations 0..59 exactly once" test "$(h5 results/killed/run.h5 \
+  'int(list(f["train/generation"][()]) == list(range(60)))')" = 1
+check "killed+resumed run equals the uninterrupted run exactly" same_run results/whole/run.h5 results/killed/run.h5 0
+
+# 2. SIGUSR1 (what SLURM sends before a time limit): checkpoint, exit 75, resume.
+mpirun -np 2 "$BBT" train --config c.ini --output.run_name signalled >sig.log 2>&1 &
+pid=$!
+wait_rows results/signalled/run.h5 7
+kill -USR1 $pid
+wait $pid
+code=$?
+check "SIGUSR1 exits 75 (checkpointed)" test "$code" -eq 75
+check "checkpoint covers every written generation" test "$(h5 results/signalled/run.h5 \
+  'int(f["checkpoint/generation"][()] == len(f["train/generation"]))')" = 1
+check "log says how to resume" grep -q "resume with bbt train --resume" sig.log
+# Resume with another rank count: allowed, and (CPU, one thread per rank) still the same run.
+timeout 300 mpirun -np 3 "$BBT" train --resume results/signalled/run.h5 >sig-resumed.log 2>&1
+check "resume after SIGUSR1 finishes" test $? -eq 0
+check "signalled+resumed run equals the uninterrupted run" same_run results/whole/run.h5 results/signalled/run.h5 1e-9
+timeout 120 mpirun -np 1 "$BBT" train --resume results/signalled/run.h5 >again.log 2>&1
+check "resuming a finished run is a no-op" test $? -eq 0
+exit $fail
