@@ -1,7 +1,49 @@
+// `bbt report`: results table of one or more run files (finished or still running).
+#include <boost/program_options.hpp>
+#include <iostream>
+
+#include "bbt/common/error.hpp"
+#include "bbt/io/report.hpp"
 #include "commands.hpp"
 
 namespace bbt::cli {
 
-int cmd_report(const Args& args) { return not_yet_built(args[0]); }
+namespace po = boost::program_options;
+
+int cmd_report(const Args& args) {
+  std::vector<std::string> files;
+  std::string format_name;
+  po::options_description desc(
+      "usage: bbt report RUN.h5 [RUN.h5 ...] [--format text|csv|markdown]\n\n"
+      "One line per run (metrics x100), then with several runs mean ± std of the test metric per task\n"
+      "in the layout of the paper's main table, next to the paper's BBT row. Unfinished runs are\n"
+      "listed but left out of the means.\n\noptions");
+  desc.add_options()("help", "this text")  //
+      ("format", po::value(&format_name)->default_value("text"), "text | csv | markdown");
+  po::options_description hidden;
+  hidden.add_options()("run", po::value(&files));
+  po::options_description all;
+  all.add(desc).add(hidden);
+  po::positional_options_description pos;
+  pos.add("run", -1);
+  po::variables_map vm;
+  try {
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    po::store(po::command_line_parser(rest).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(args[0] + ": " + e.what());
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  const io::ReportFormat format = io::parse_report_format(format_name);
+  if (files.empty()) throw UsageError(args[0] + ": no run files given (bbt report RUN.h5 [RUN.h5 ...])");
+  std::vector<io::RunSummary> runs;
+  for (const auto& f : files) runs.push_back(io::summarize_run(f));
+  std::cout << io::format_report(runs, format) << std::flush;
+  return 0;
+}
 
 }  // namespace bbt::cli
