@@ -7,8 +7,8 @@ source "$(dirname "$0")/common.bash"
 timeout 600 mpirun -np 2 "$BBT" train --config "$BBT_SOURCE_DIR/configs/demo.ini" --model.path demo-model \
   --output.dir results --output.run_name demo | tee demo.log | grep -E "^(gen 150|test|initial)"
 check "demo finishes" test "${PIPESTATUS[0]}" -eq 0
-test_acc=$(h5dump -d /test/metric -y results/demo/run.h5 | awk '/DATA/{getline; print $1}')
-zero_acc=$(h5dump -d /test/initial_metric -y results/demo/run.h5 | awk '/DATA/{getline; print $1}')
+test_acc=$(h5dump -d /test/metric -y results/demo/run.h5 | awk '/DATA {/{getline; print $1}')
+zero_acc=$(h5dump -d /test/initial_metric -y results/demo/run.h5 | awk '/DATA {/{getline; print $1}')
 echo "test accuracy $test_acc, zero prompt $zero_acc"
 check "test accuracy >= 0.85" awk "BEGIN{exit !($test_acc >= 0.85)}"
 check "at least 0.25 above the zero prompt" awk "BEGIN{exit !($test_acc >= $zero_acc + 0.25)}"
