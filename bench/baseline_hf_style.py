@@ -74,7 +74,7 @@ class RobertaForMaskedLM(nn.Module):
         self.pad = cfg.get("pad_token_id", 1)
         self.word = nn.Embedding.from_pretrained(w["roberta.embeddings.word_embeddings.weight"])
         self.pos = nn.Embedding.from_pretrained(w["roberta.embeddings.position_embeddings.weight"])
-        self.type = nn.Embedding.from_pretrained(w["roberta.embeddings.token_type_embeddings.weight"])
+        self.token_type = nn.Embedding.from_pretrained(w["roberta.embeddings.token_type_embeddings.weight"])
         self.emb_ln = nn.LayerNorm(h, eps=eps)
         self.layers = nn.ModuleList(
             Layer(h, cfg["num_attention_heads"], cfg["intermediate_size"], eps) for _ in range(cfg["num_hidden_layers"])
@@ -109,7 +109,7 @@ class RobertaForMaskedLM(nn.Module):
         """Full-vocabulary logits [B, T, V]; prompt [n, H] added after the embeddings at 1..n (add)
         or placed in front of them (cat)."""
         pos = torch.cumsum(attention_mask, 1) * attention_mask + self.pad
-        x = self.emb_ln(self.word(ids) + self.type(torch.zeros_like(ids)) + self.pos(pos))
+        x = self.emb_ln(self.word(ids) + self.token_type(torch.zeros_like(ids)) + self.pos(pos))
         if prompt is not None:
             if mode == "add":
                 n = prompt.shape[0]
