@@ -177,7 +177,8 @@ torch::Tensor Roberta::mask_logits(const MaskBatch& batch, const torch::Tensor& 
     if (!prompt_index.defined() || prompt_index.dim() != 1 || prompt_index.scalar_type() != torch::kLong ||
         !prompt_index.device().is_cpu() || static_cast<std::size_t>(prompt_index.size(0)) != rows)
       throw Error("mask_logits: prompt_index must be a CPU int64 tensor with one entry per row");
-    const auto* pi = prompt_index.contiguous().data_ptr<std::int64_t>();
+    const auto pic = prompt_index.contiguous();
+    const auto* pi = pic.data_ptr<std::int64_t>();
     for (std::size_t r = 0; r < rows; ++r)
       if (pi[r] < 0 || pi[r] >= prompts.size(0))
         throw Error("mask_logits: prompt_index[" + std::to_string(r) + "] = " + std::to_string(pi[r]) +
@@ -203,30 +204,88 @@ torch::Tensor Roberta::mask_logits(const MaskBatch& batch, const torch::Tensor& 
   }
 
   torch::NoGradGuard no_grad;
+  const auto pindex = prompts.defined() ? prompt_index.contiguous() : torch::Tensor();
   const auto labels = label_ids.to(options_.device);
   torch::Tensor prompts_dev;
   if (prompts.defined()) prompts_dev = prompts.to(options_.device, options_.dtype);
+  // Chunks of max_batch rows (the caller's unit of bit-reproducibility); inside a chunk, rows
+  // of similar length run together to cut padding, a grouping that depends on the chunk alone.
+  const bool cuda = options_.device.is_cuda();
+  const std::size_t min_group = cuda ? 64 : 8;
+  const std::int64_t group_cost = cuda ? 4096 : 64;
+  const auto K = label_ids.size(0);
   std::vector<torch::Tensor> parts;
   for (std::size_t r0 = 0; r0 < rows; r0 += static_cast<std::size_t>(options_.max_batch)) {
     const auto count = std::min<std::size_t>(options_.max_batch, rows - r0);
-    parts.push_back(forward_chunk(batch, r0, count, prompts_dev, prompt_index, mode, labels));
+    std::vector<std::vector<std::size_t>> groups;
+    if (options_.length_groups) {
+      groups = length_groups(batch, r0, count, min_group, group_cost);
+    } else {
+      groups.emplace_back(count);
+      for (std::size_t i = 0; i < count; ++i) groups[0][i] = r0 + i;
+    }
+    if (groups.size() == 1 && std::is_sorted(groups[0].begin(), groups[0].end())) {
+      parts.push_back(forward_chunk(batch, groups[0], prompts_dev, pindex, mode, labels));
+      continue;
+    }
+    auto out = torch::empty({static_cast<std::int64_t>(count), K},
+                            torch::TensorOptions().device(options_.device).dtype(options_.dtype));
+    for (const auto& g : groups) {
+      std::vector<std::int64_t> at(g.size());
+      for (std::size_t i = 0; i < g.size(); ++i) at[i] = static_cast<std::int64_t>(g[i] - r0);
+      out.index_copy_(0, torch::tensor(at, torch::kLong).to(options_.device),
+                      forward_chunk(batch, g, prompts_dev, pindex, mode, labels));
+    }
+    parts.push_back(out);
   }
-  if (parts.empty()) return torch::empty({0, label_ids.size(0)}, torch::kFloat32);
-  return torch::cat(parts).to(torch::kCPU, torch::kFloat32);  // [rows, K]
+  if (parts.empty()) return torch::empty({0, K}, torch::kFloat32);
+  return (parts.size() == 1 ? parts[0] : torch::cat(parts)).to(torch::kCPU, torch::kFloat32);  // [rows, K]
 }
 
-torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, std::size_t row0, std::size_t rows,
+std::vector<std::vector<std::size_t>> Roberta::length_groups(const MaskBatch& batch, std::size_t row0,
+                                                             std::size_t rows, std::size_t min_group,
+                                                             std::int64_t group_cost) {
+  std::vector<std::size_t> order(rows);
+  for (std::size_t i = 0; i < rows; ++i) order[i] = row0 + i;
+  auto len = [&](std::size_t r) { return static_cast<std::int64_t>(batch.ids[r].size()); };
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return len(a) < len(b); });
+  // Optimal split of the sorted rows into runs of >= min_group rows: minimises padded tokens
+  // plus group_cost per extra forward pass (dynamic programming over the split points).
+  const std::size_t m = std::min(min_group, rows);
+  std::vector<std::int64_t> best(rows + 1, -1);
+  std::vector<std::size_t> from(rows + 1, 0);
+  best[0] = 0;
+  for (std::size_t j = m; j <= rows; ++j) {
+    const std::int64_t width = len(order[j - 1]);
+    for (std::size_t i = 0; i + m <= j; ++i) {
+      if (best[i] < 0) continue;
+      const std::int64_t cost = best[i] + static_cast<std::int64_t>(j - i) * width + group_cost;
+      if (best[j] < 0 || cost < best[j]) {
+        best[j] = cost;
+        from[j] = i;
+      }
+    }
+  }
+  std::vector<std::vector<std::size_t>> groups;
+  for (std::size_t j = rows; j > 0; j = from[j])
+    groups.emplace(groups.begin(), order.begin() + static_cast<std::ptrdiff_t>(from[j]),
+                   order.begin() + static_cast<std::ptrdiff_t>(j));
+  return groups;
+}
+
+torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<std::size_t>& row_ids,
                                      const torch::Tensor& prompts, const torch::Tensor& prompt_index,
                                      PromptMode mode, const torch::Tensor& labels) const {
   const auto& c = config_;
   const auto dev = options_.device;
   const auto dt = options_.dtype;
+  const std::size_t rows = row_ids.size();
   const std::int64_t B = static_cast<std::int64_t>(rows);
   const std::int64_t H = c.hidden_size, A = c.num_attention_heads, D = H / A;
   const std::int64_t n = prompts.defined() ? prompts.size(1) : 0;
   const std::int64_t shift = mode == PromptMode::kCat ? n : 0;
   std::int64_t L = 0;
-  for (std::size_t r = 0; r < rows; ++r) L = std::max<std::int64_t>(L, batch.ids[row0 + r].size());
+  for (std::size_t r : row_ids) L = std::max<std::int64_t>(L, batch.ids[r].size());
   const std::int64_t T = L + shift;
 
   // Host-side index tensors for the whole chunk, copied to the device once.
@@ -239,14 +298,14 @@ torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, std::size_t row0, s
   auto* keep_p = keep.data_ptr<float>();
   auto* mpos_p = mpos.data_ptr<std::int64_t>();
   for (std::int64_t r = 0; r < B; ++r) {
-    const auto& row = batch.ids[row0 + r];
+    const auto& row = batch.ids[row_ids[r]];
     const auto len = static_cast<std::int64_t>(row.size());
     for (std::int64_t i = 0; i < len; ++i) {
       ids_p[r * L + i] = row[i];
       pos_p[r * L + i] = c.pad_token_id + 1 + i;
     }
     for (std::int64_t i = 0; i < shift + len; ++i) keep_p[r * T + i] = 0.0f;
-    mpos_p[r] = batch.mask_pos[row0 + r] + shift;
+    mpos_p[r] = batch.mask_pos[row_ids[r]] + shift;
   }
   ids = ids.to(dev);
   pos = pos.to(dev);
@@ -258,7 +317,10 @@ torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, std::size_t row0, s
   h.add_(type_emb0_).add_(pos_emb_.index_select(0, pos.view(-1)).view({B, L, H}));
   h = layer_norm(h, emb_ln_w_, emb_ln_b_);  // [B, L, H]
   if (n > 0) {
-    const auto idx = prompt_index.narrow(0, static_cast<std::int64_t>(row0), B).to(dev);
+    auto sel = torch::empty({B}, torch::kLong);  // each row's prompt
+    const auto* pi = prompt_index.data_ptr<std::int64_t>();
+    for (std::int64_t r = 0; r < B; ++r) sel.data_ptr<std::int64_t>()[r] = pi[row_ids[r]];
+    const auto idx = sel.to(dev);
     const auto p = prompts.index_select(0, idx);  // [B, n, H]
     if (mode == PromptMode::kAdd) {
       h.narrow(1, 1, n).add_(p);

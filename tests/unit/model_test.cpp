@@ -12,6 +12,7 @@
 #include <map>
 
 #include "bbt/common/error.hpp"
+#include "bbt/common/rng.hpp"
 #include "bbt/model/config.hpp"
 #include "bbt/model/projection.hpp"
 #include "bbt/model/roberta.hpp"
@@ -236,6 +237,35 @@ TEST(Model, PaddingAndBatchCompositionInvariance) {
     EXPECT_LE(max_diff(r2[0], all[2]), 1e-5);
     EXPECT_LE(max_diff(r2[1], all[1]), 1e-5);
   }
+}
+
+TEST(Model, LengthGroupsMatchOnePaddedPassAndAreDeterministic) {
+  // 40 rows of 1..30 text tokens in chunks of 32: length grouping splits each chunk into several
+  // passes; logits must match one padded pass per chunk, row for row, and repeat bit for bit.
+  const auto dir = tiny_model("tied", true);
+  bbt::model::LoadOptions grouped, padded;
+  grouped.max_batch = padded.max_batch = 32;
+  padded.length_groups = false;
+  auto a = Roberta::load(dir, grouped);
+  auto b = Roberta::load(dir, padded);
+  bbt::Rng rng(3);
+  MaskBatch batch;
+  std::vector<std::int64_t> which;
+  for (int r = 0; r < 40; ++r) {
+    std::vector<std::int64_t> row{0};
+    for (std::int64_t i = 0; i < kPrompt; ++i) row.push_back(1000 + i);
+    const int text = 1 + static_cast<int>(rng.uniform() * 30);
+    for (int i = 0; i < text; ++i) row.push_back(10 + static_cast<std::int64_t>(rng.uniform() * 500));
+    batch.mask_pos.push_back(static_cast<std::int64_t>(row.size()) - 1);
+    row.push_back(2);
+    batch.ids.push_back(row);
+    which.push_back(r % 3);
+  }
+  const auto prompts = random_prompts(3, 11);
+  const auto index = torch::tensor(which, torch::kLong);
+  const auto got = a.mask_logits(batch, prompts, index, PromptMode::kAdd, kLabels);
+  EXPECT_LE(max_diff(got, b.mask_logits(batch, prompts, index, PromptMode::kAdd, kLabels)), 1e-5);
+  EXPECT_TRUE(torch::equal(got, a.mask_logits(batch, prompts, index, PromptMode::kAdd, kLabels)));
 }
 
 TEST(Model, VerbalizerHeadEqualsFullVocabularyGather) {

@@ -34,6 +34,7 @@ class Evaluator {
                                  std::int64_t end) const;
 
   std::int64_t num_labels() const { return static_cast<std::int64_t>(label_ids_.size()); }
+  const std::vector<std::int64_t>& label_ids() const { return label_ids_; }
   std::int64_t chunk_rows() const { return chunk_rows_; }
   const model::Roberta& model() const { return model_; }
   const model::Projection& projection() const { return projection_; }

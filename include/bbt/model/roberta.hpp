@@ -17,6 +17,8 @@ struct LoadOptions {
   torch::ScalarType dtype = torch::kFloat32;
   // Rows per forward pass: bounds activation memory.
   std::int64_t max_batch = 64;
+  // Inside each chunk of max_batch rows, run rows of similar length together (less padding).
+  bool length_groups = true;
 };
 
 enum class PromptMode { kAdd, kCat };
@@ -52,10 +54,15 @@ class Roberta {
     torch::Tensor inter_w, inter_b, out_w, out_b, out_ln_w, out_ln_b;
   };
   Roberta() = default;
-  // One chunk of rows: [rows, K] in the compute dtype on the device.
-  torch::Tensor forward_chunk(const MaskBatch& batch, std::size_t row0, std::size_t rows,
+  // One forward pass over the rows row_ids of batch: [rows, K] in the compute dtype on the device.
+  torch::Tensor forward_chunk(const MaskBatch& batch, const std::vector<std::size_t>& row_ids,
                               const torch::Tensor& prompts, const torch::Tensor& prompt_index,
                               PromptMode mode, const torch::Tensor& label_ids) const;
+  // Rows row0..row0+rows-1 sorted by length and split into runs of >= min_group rows that
+  // minimise padded tokens + group_cost tokens per run.
+  static std::vector<std::vector<std::size_t>> length_groups(const MaskBatch& batch, std::size_t row0,
+                                                             std::size_t rows, std::size_t min_group,
+                                                             std::int64_t group_cost);
   torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) const;
 
   RobertaConfig config_;

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Rank scaling of the real training job: `bbt train` under mpirun -np 1 and -np 2, one thread per
+# rank, same config; prints the median seconds per generation (/train/seconds_total) of each and
+# the ratio of generations per second. Builds nothing. The runs alternate (1, 2, 1, 2 ...) so that
+# load from other work on a shared machine hits both alike.
+# usage: bench/scaling.sh [rounds (default 2)]
+# env: BBT (default build/bbt), PYTHON (/usr/bin/python3), MODEL_DIR (reused if present),
+#      SCALE_LAYERS/HIDDEN/HEADS/FFN (model shape, default 4/256/4/1024), BUDGET (default 400)
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bbt=${BBT:-$here/build/bbt}
+py=${PYTHON:-/usr/bin/python3}
+rounds=${1:-2}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+model=${MODEL_DIR:-$work/model}
+[[ -f $model/model.safetensors ]] ||
+  "$bbt" make-tiny-model --out "$model" --layers "${SCALE_LAYERS:-4}" --hidden "${SCALE_HIDDEN:-256}" \
+    --heads "${SCALE_HEADS:-4}" --intermediate "${SCALE_FFN:-1024}" --seed 1 --init-std 0.1 >/dev/null
+cat >"$work/scaling.ini" <<INI
+[model]
+path = $model
+threads = 1
+[task]
+name = planted
+k_shot = 16
+split_seed = 42
+planted_seed = 7
+planted_pool = 400
+planted_test = 100
+[prompt]
+n_tokens = 50
+mode = add
+intrinsic_dim = 500
+projection = normal
+alpha = 100
+[cma]
+popsize = 20
+sigma0 = 1
+budget = ${BUDGET:-400}
+seed = 42
+[loss]
+type = ce
+[eval]
+every = 100000
+test = false
+[output]
+dir = $work/runs
+checkpoint_every = 1000
+log_every = 1000
+INI
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+runs1=() runs2=()
+for ((r = 0; r < rounds; ++r)); do
+  for np in 1 2; do
+    name=np$np-$r
+    mpirun -np "$np" --oversubscribe --bind-to none "$bbt" train --config "$work/scaling.ini" \
+      --output.run_name "$name" >"$work/$name.log" 2>&1 || { cat "$work/$name.log" >&2; exit 1; }
+    if [[ $np == 1 ]]; then runs1+=("$work/runs/$name/run.h5"); else runs2+=("$work/runs/$name/run.h5"); fi
+  done
+done
+"$py" - "${runs1[*]}" "${runs2[*]}" <<'PY'
+import json, sys
+import h5py, numpy as np
+def per_gen(paths):
+    s = []
+    for p in paths.split():
+        with h5py.File(p, "r", swmr=True) as f:
+            s.extend(f["/train/seconds_total"][1:])  # the first generation includes warm-up
+    return float(np.median(s)), len(s)
+(s1, n1), (s2, n2) = per_gen(sys.argv[1]), per_gen(sys.argv[2])
+print(json.dumps({"median_seconds_per_generation_np1": s1, "median_seconds_per_generation_np2": s2,
+                  "generations": [n1, n2], "speedup_np2_over_np1": s1 / s2}))
+PY

@@ -1,0 +1,319 @@
+// `bbt bench forward`: throughput of one black-box call (C candidates x E examples through the
+// evaluator and model, as the training job runs it), its achieved GFLOP/s, and the same process's
+// dense matmul rate at the model's shapes, so that MFU = gflops / matmul_gflops.
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "bbt/common/error.hpp"
+#include "bbt/common/rng.hpp"
+#include "bbt/core/evaluator.hpp"
+#include "bbt/model/projection.hpp"
+#include "bbt/model/roberta.hpp"
+#include "commands.hpp"
+
+namespace po = boost::program_options;
+
+namespace bbt::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+struct Shape {
+  int layers, hidden, heads, intermediate;
+};
+
+Shape named_shape(const std::string& name) {
+  if (name == "base") return {12, 768, 12, 3072};
+  if (name == "large") return {24, 1024, 16, 4096};
+  if (name == "tiny") return {2, 64, 4, 128};
+  throw UsageError("bench forward: --shape must be base, large or tiny, got '" + name + "'");
+}
+
+// Writes a random-weight model of `shape` (GPT-2 vocabulary) to dir, quietly.
+void write_model(const std::string& dir, const Shape& s) {
+  Args a{"bbt make-tiny-model",
+         "--out",
+         dir,
+         "--layers",
+         std::to_string(s.layers),
+         "--hidden",
+         std::to_string(s.hidden),
+         "--heads",
+         std::to_string(s.heads),
+         "--intermediate",
+         std::to_string(s.intermediate),
+         "--seed",
+         "1"};
+  std::ostringstream sink;
+  auto* old = std::cout.rdbuf(sink.rdbuf());
+  try {
+    cmd_make_tiny_model(a);
+  } catch (...) {
+    std::cout.rdbuf(old);
+    throw;
+  }
+  std::cout.rdbuf(old);
+}
+
+// Useful FLOPs of one row of t tokens (matmuls only; padding and the discarded last-layer work
+// excluded): every layer's QKV, scores, values, output and FFN; the last layer needs K and V at
+// every position but Q, attention, output and FFN only at <mask>; then the head on K labels.
+double row_flops(double t, double H, double F, double layers, double K) {
+  if (layers < 1) return 2 * H * H + 2 * H * K;
+  const double full = 2 * t * H * 3 * H + 2 * t * t * H * 2 + 2 * t * H * H + 2 * t * H * F * 2;
+  const double last = 2 * t * H * 2 * H + 2 * H * H + 2 * t * H * 2 + 2 * H * H + 2 * H * F * 2;
+  return (layers - 1) * full + last + 2 * H * H + 2 * H * K;
+}
+
+// Synchronises by reading one value back (works on every device and libtorch version).
+void sync(const torch::Tensor& t) { (void)t.sum().item<double>(); }
+
+// Dense GEMM rate (GFLOP/s) at the FFN's shapes [M, H] x [H, F] and [M, F] x [F, H].
+double matmul_gflops(std::int64_t m, std::int64_t h, std::int64_t f, torch::Device dev, torch::ScalarType dt,
+                     int repeats) {
+  torch::NoGradGuard ng;
+  const auto opt = torch::TensorOptions().device(dev).dtype(dt);
+  const auto x = torch::randn({m, h}, opt), w1 = torch::randn({f, h}, opt);
+  const auto y = torch::randn({m, f}, opt), w2 = torch::randn({h, f}, opt);
+  auto up = torch::empty({m, f}, opt), down = torch::empty({m, h}, opt);
+  torch::mm_out(up, x, w1.t());  // warm-up
+  sync(up);
+  std::vector<double> rates;
+  for (int r = 0; r < std::max(3, repeats); ++r) {
+    const auto t0 = Clock::now();
+    torch::mm_out(up, x, w1.t());
+    torch::mm_out(down, y, w2.t());
+    sync(down);
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    rates.push_back(2.0 * 2.0 * double(m) * double(h) * double(f) / s / 1e9);
+  }
+  return median(rates);
+}
+
+// The call, for an independent implementation to replay: token rows, prompts [C, n, H] (as the
+// evaluator projects them) and bbt's logits [C*E, K], float32 little-endian raw.
+void write_call(const std::string& dir, const core::Evaluator& ev, const Eigen::MatrixXd& z,
+                const core::EncodedSplit& split, const std::string& mode, const std::vector<float>& logits) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir);
+  const auto& c = ev.model().config();
+  nlohmann::json j;
+  j["candidates"] = z.cols();
+  j["n_prompt_tokens"] = ev.projection().n_tokens();
+  j["hidden"] = c.hidden_size;
+  j["mode"] = mode;
+  j["ids"] = split.ids;
+  j["mask_pos"] = split.mask_pos;
+  const auto labels = ev.label_ids();
+  j["label_ids"] = labels;
+  std::ofstream(dir + "/call.json") << j.dump() << "\n";
+  torch::Tensor zt = torch::from_blob(const_cast<double*>(z.data()), {z.cols(), z.rows()}, torch::kFloat64);
+  const auto prompts =
+      ev.projection().project(zt.to(torch::kFloat32)).to(torch::kCPU, torch::kFloat32).contiguous();
+  auto write = [&](const std::string& name, const float* p, std::size_t count) {
+    std::ofstream f(dir + "/" + name, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(p), static_cast<std::streamsize>(count * sizeof(float)));
+    if (!f) throw Error("bench forward: cannot write '" + dir + "/" + name + "'");
+  };
+  write("prompts.f32", prompts.data_ptr<float>(), static_cast<std::size_t>(prompts.numel()));
+  write("logits.f32", logits.data(), logits.size());
+}
+
+}  // namespace
+
+int bench_forward(const Args& args) {
+  std::string model_dir, shape_name, dump_dir, mode_name = "add", dtype_name = "float32", device_name = "cpu";
+  std::int64_t batch_seqs = 0, seq_len = 0, candidates = 20, examples = 32, n_prompt = 50, dim = 500;
+  int threads = 0, repeats = 5, warmup = 1;
+  bool no_groups = false;
+  std::uint64_t seed = 1;
+  po::options_description desc("options");
+  desc.add_options()("help,h", "print this help")("model", po::value(&model_dir),
+                                                  "model directory (config.json, model.safetensors)")(
+      "shape", po::value(&shape_name), "random weights of a named shape instead: base, large or tiny")(
+      "batch-seqs", po::value(&batch_seqs),
+      "rows per forward pass (default: 64 on CPU, 1024 on CUDA, as train)")(
+      "seq-len", po::value(&seq_len), "text tokens per row (default: SST-2-like, 25..60 by a fixed seed)")(
+      "candidates", po::value(&candidates)->default_value(20), "candidates per call (CMA-ES population)")(
+      "examples", po::value(&examples)->default_value(32), "examples per candidate")(
+      "n-prompt-tokens", po::value(&n_prompt)->default_value(50), "prompt tokens")(
+      "intrinsic-dim", po::value(&dim)->default_value(500), "z dimension")(
+      "mode", po::value(&mode_name)->default_value("add"), "add or cat")(
+      "dtype", po::value(&dtype_name)->default_value("float32"), "float32, bfloat16 or float16")(
+      "device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")(
+      "threads", po::value(&threads), "intra-op threads (default: all cores)")(
+      "repeats", po::value(&repeats)->default_value(5), "timed calls")(
+      "warmup", po::value(&warmup)->default_value(1), "untimed calls first")(
+      "seed", po::value(&seed)->default_value(1), "seed of lengths, tokens and z")(
+      "no-length-groups", po::bool_switch(&no_groups), "pad every chunk to its longest row (for comparison)")(
+      "dump", po::value(&dump_dir),
+      "write the call (call.json, prompts.f32, logits.f32) to DIR for bench/baseline_hf_style.py");
+  po::variables_map vm;
+  try {
+    po::store(
+        po::command_line_parser(std::vector<std::string>(args.begin() + 1, args.end())).options(desc).run(),
+        vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(args[0] + ": " + e.what());
+  }
+  if (vm.count("help")) {
+    std::cout << "usage: " << args[0] << " [--model DIR | --shape base|large|tiny] [options]\n" << desc;
+    return 0;
+  }
+  if (model_dir.empty() == shape_name.empty())
+    throw UsageError(args[0] + ": give exactly one of --model and --shape");
+  if (mode_name != "add" && mode_name != "cat") throw UsageError(args[0] + ": --mode must be add or cat");
+  if (candidates < 1 || examples < 1 || n_prompt < 0 || dim < 1 || repeats < 1 || warmup < 0)
+    throw UsageError(args[0] + ": --candidates, --examples, --intrinsic-dim, --repeats must be >= 1");
+  torch::ScalarType dt;
+  if (dtype_name == "float32")
+    dt = torch::kFloat32;
+  else if (dtype_name == "bfloat16")
+    dt = torch::kBFloat16;
+  else if (dtype_name == "float16")
+    dt = torch::kFloat16;
+  else
+    throw UsageError(args[0] + ": --dtype must be float32, bfloat16 or float16");
+  if (device_name != "cpu" && device_name != "cuda")
+    throw UsageError(args[0] + ": --device must be cpu or cuda");
+  const torch::Device device =
+      device_name == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (device.is_cuda() && !torch::cuda::is_available()) throw Error(args[0] + ": CUDA is not available");
+  if (threads > 0) at::set_num_threads(threads);
+  if (batch_seqs <= 0) batch_seqs = device.is_cuda() ? 1024 : 64;
+
+  namespace fs = std::filesystem;
+  fs::path tmp;
+  if (!shape_name.empty()) {
+    const Shape s = named_shape(shape_name);
+    tmp = fs::temp_directory_path() / ("bbt-bench-forward-" + shape_name + "-" + std::to_string(::getpid()));
+    fs::remove_all(tmp);
+    write_model(tmp.string(), s);
+    model_dir = tmp.string();
+  }
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() {
+      std::error_code ec;
+      if (!p.empty()) fs::remove_all(p, ec);
+    }
+  } cleanup{tmp};
+
+  model::LoadOptions lo;
+  lo.device = device;
+  lo.dtype = dt;
+  lo.max_batch = batch_seqs;
+  lo.length_groups = !no_groups;
+  const auto t_load = Clock::now();
+  const model::Roberta model = model::Roberta::load(model_dir, lo);
+  const double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
+  const auto& c = model.config();
+  const model::PromptMode mode = mode_name == "cat" ? model::PromptMode::kCat : model::PromptMode::kAdd;
+
+  // SST-2-shaped examples: <s> [n placeholders in add mode] text <mask> . </s>, random ids.
+  Rng rng(seed);
+  core::EncodedSplit split;
+  const std::int64_t first_id = 4, last_id = std::max<std::int64_t>(first_id + 1, c.vocab_size - 1);
+  auto rand_id = [&]() {
+    return first_id + static_cast<std::int64_t>(rng.uniform() * double(last_id - first_id));
+  };
+  double useful_tokens = 0, flops = 0;
+  const double K = 2;
+  for (std::int64_t e = 0; e < examples; ++e) {
+    const std::int64_t text = seq_len > 0 ? seq_len : 25 + static_cast<std::int64_t>(rng.uniform() * 36.0);
+    std::vector<std::int64_t> ids{c.bos_token_id};
+    if (mode == model::PromptMode::kAdd)
+      for (std::int64_t i = 0; i < n_prompt; ++i) ids.push_back(rand_id());  // placeholders
+    for (std::int64_t i = 0; i < text; ++i) ids.push_back(rand_id());
+    const std::int64_t mpos = static_cast<std::int64_t>(ids.size()) - 2;
+    ids.push_back(c.eos_token_id);
+    split.ids.push_back(ids);
+    split.mask_pos.push_back(mpos);
+    split.labels.push_back(e % 2);
+    const double t = double(ids.size()) + (mode == model::PromptMode::kCat ? double(n_prompt) : 0.0);
+    useful_tokens += t;
+    flops += row_flops(t, double(c.hidden_size), double(c.intermediate_size), double(c.num_hidden_layers), K);
+  }
+  useful_tokens *= double(candidates);
+  flops *= double(candidates);
+
+  model::Projection projection(dim, n_prompt, c.hidden_size, model::ProjectionKind::kNormal, 0.01, 7, device,
+                               dt);
+  core::Evaluator evaluator(model, std::move(projection), torch::Tensor(), {rand_id(), rand_id()}, mode,
+                            batch_seqs);
+  Eigen::MatrixXd z(dim, candidates);
+  for (std::int64_t j = 0; j < z.size(); ++j) z.data()[j] = rng.normal();
+  const std::int64_t pairs = candidates * examples;
+
+  double checksum = 0;
+  std::vector<double> seconds;
+  std::vector<float> logits;
+  for (int r = 0; r < warmup + repeats; ++r) {
+    const auto t0 = Clock::now();
+    logits = evaluator.pair_logits(z, split, 0, pairs);
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (r >= warmup) seconds.push_back(s);
+    checksum = 0;
+    for (float v : logits) checksum += v;
+  }
+  const double med = median(seconds);
+  if (!dump_dir.empty()) write_call(dump_dir, evaluator, z, split, mode_name, logits);
+
+  // Matmul rate at the FFN's shapes with the rows of one forward chunk at the mean length.
+  const std::int64_t chunk = std::min<std::int64_t>(batch_seqs, pairs);
+  const auto m_rows = static_cast<std::int64_t>(double(chunk) * useful_tokens / double(pairs));
+  const double mm = matmul_gflops(m_rows, c.hidden_size, c.intermediate_size, device, dt, repeats);
+  const double gflops = flops / med / 1e9;
+
+  nlohmann::json out;
+  out["bench"] = "forward";
+  out["model"] = shape_name.empty() ? model_dir : shape_name;
+  out["layers"] = c.num_hidden_layers;
+  out["hidden"] = c.hidden_size;
+  out["heads"] = c.num_attention_heads;
+  out["intermediate"] = c.intermediate_size;
+  out["vocab"] = c.vocab_size;
+  out["device"] = device_name;
+  out["dtype"] = dtype_name;
+  out["threads"] = device.is_cuda() ? 0 : at::get_num_threads();
+  out["mode"] = mode_name;
+  out["candidates"] = candidates;
+  out["examples"] = examples;
+  out["n_prompt_tokens"] = n_prompt;
+  out["batch_seqs"] = batch_seqs;
+  out["length_groups"] = !no_groups;
+  out["rows_per_call"] = pairs;
+  out["tokens_per_call"] = useful_tokens;
+  out["gflop_per_call"] = flops / 1e9;
+  out["repeats"] = repeats;
+  out["seconds_per_call"] = seconds;
+  out["seconds_per_call_median"] = med;
+  out["calls_per_second"] = 1.0 / med;
+  out["tokens_per_second"] = useful_tokens / med;
+  out["gflops"] = gflops;
+  out["matmul_shape"] = {m_rows, c.hidden_size, c.intermediate_size};
+  out["matmul_gflops"] = mm;
+  out["mfu"] = gflops / mm;
+  out["load_seconds"] = load_s;
+  out["logit_checksum"] = checksum;
+  std::cout << out.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace bbt::cli
