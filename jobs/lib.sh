@@ -120,35 +120,16 @@ bbt_results_dir() {
   echo "$dir"
 }
 
-# Does the HDF5 file $1 hold object $2? Exit 2 when no tool can tell.
-bbt_h5_has() {
-  if command -v h5ls >/dev/null 2>&1; then
-    HDF5_USE_FILE_LOCKING=FALSE h5ls "$1/$2" >/dev/null 2>&1
-  elif /usr/bin/env python3 -c 'import h5py' >/dev/null 2>&1; then
-    HDF5_USE_FILE_LOCKING=FALSE python3 -c 'import sys, h5py; sys.exit(0 if sys.argv[2] in h5py.File(sys.argv[1], "r") else 1)' "$1" "$2" 2>/dev/null
-  else
-    return 2
-  fi
-}
-
-# State of a run file: none | partial (no checkpoint yet) | checkpoint | finished (has /test).
+# State of a run file: none | partial (no checkpoint yet) | checkpoint | finished. bbt reads it
+# itself: HDF5 1.10's h5ls cannot open the file of a killed job (still flagged for SWMR writing).
 bbt_run_state() {
-  local f=$1 rc
+  local f=$1 state
   [[ -e $f ]] || {
     echo none
     return
   }
-  bbt_h5_has "$f" test && {
-    echo finished
-    return
-  }
-  bbt_h5_has "$f" checkpoint
-  rc=$?
-  case $rc in
-    0) echo checkpoint ;;
-    1) echo partial ;;
-    *) echo checkpoint ;; # no HDF5 tool here: let bbt decide
-  esac
+  state=$("$BBT_BIN" report --state "$f" 2>/dev/null) || state=checkpoint # unreadable: let bbt decide
+  echo "$state"
 }
 
 # Decides what to run for CONFIG + overrides. Sets BBT_RUN_NAME, BBT_RUN_FILE and the array

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "bbt/common/error.hpp"
+#include "bbt/common/version.hpp"
 #include "commands.hpp"
 
 namespace {
@@ -26,7 +27,7 @@ const Command kCommands[] = {
 };
 
 void print_help(std::ostream& os) {
-  os << "bbt " << BBT_VERSION
+  os << "bbt " << bbt::version()
      << " - Black-Box Tuning for Language-Model-as-a-Service (Sun et al., ICML 2022)\n\n"
      << "usage: bbt <command> [options]\n       bbt <command> --help\n\ncommands:\n";
   for (const auto& c : kCommands) {
@@ -50,7 +51,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (first == "--version") {
-    std::cout << "bbt " << BBT_VERSION << " (" << BBT_GIT_DESCRIBE << ")\n";
+    std::cout << "bbt " << bbt::version() << " (" << bbt::git_describe() << ")\n";
     return 0;
   }
   for (const auto& c : kCommands) {

@@ -19,6 +19,7 @@
 
 #include "bbt/common/error.hpp"
 #include "bbt/common/rng.hpp"
+#include "bbt/common/version.hpp"
 #include "bbt/core/evaluator.hpp"
 #include "bbt/core/losses.hpp"
 #include "bbt/core/task_data.hpp"
@@ -441,8 +442,8 @@ int run_job(MpiSession& mpi, const io::TrainArgs& args, const std::string& comma
         .int_attr("n_ranks", mpi.size())
         .string_attr("started_at", iso_time())
         .string_attr("model_path", cfg.model.path)
-        .string_attr("git_describe", BBT_GIT_DESCRIBE)
-        .string_attr("bbt_version", BBT_VERSION)
+        .string_attr("git_describe", bbt::git_describe())
+        .string_attr("bbt_version", bbt::version())
         .string_attr("task", cfg.task.name)
         .string_attr("metric", data::metric_name(task.spec.metric))
         .int_attr("split_seed", cfg.task.split_seed)
@@ -510,7 +511,7 @@ int run_job(MpiSession& mpi, const io::TrainArgs& args, const std::string& comma
     return created;
   }();
 
-  log << "bbt " << BBT_VERSION << ": " << mpi.size() << " rank(s), " << threads << " thread(s) per rank, "
+  log << "bbt " << bbt::version() << ": " << mpi.size() << " rank(s), " << threads << " thread(s) per rank, "
       << device.str() << " " << c10::toString(lo.dtype) << "\n"
       << "model " << cfg.model.path << ": " << mc.num_hidden_layers << " layers, hidden " << mc.hidden_size
       << "\n"

@@ -68,7 +68,7 @@ make_tiny_config() {
     cp "$BBT_TEST_CONFIG" "$TINY_CONFIG" || fail "cannot copy $BBT_TEST_CONFIG"
   else
     if [[ ! -f $SCRATCH/model/config.json ]]; then
-      "$BBT" make-tiny-model --out "$SCRATCH/model" --layers 1 --hidden 32 --heads 2 --seed 7 >/dev/null ||
+      "$BBT" make-tiny-model --out "$SCRATCH/model" --layers 1 --hidden 32 --heads 2 --seed 7 --init-std 0.1 >/dev/null ||
         fail "bbt make-tiny-model failed"
     fi
     cat >"$TINY_CONFIG" <<EOF
@@ -80,10 +80,13 @@ threads = 1
 name = planted
 k_shot = 8
 split_seed = 42
+planted_pool = 400
+planted_test = 200
 [prompt]
 n_tokens = 5
 mode = add
 intrinsic_dim = 10
+alpha = 100
 [cma]
 popsize = $popsize
 sigma0 = 1
@@ -91,6 +94,7 @@ budget = $((popsize * generations))
 seed = 42
 [loss]
 type = ce
+logit_scale = 10
 [eval]
 every = $((popsize * 10))
 test = true
@@ -120,7 +124,7 @@ EOF
 }
 
 # sbatch options of every test job: CPU only, 2 ranks of 1 CPU each, short limit, logs in scratch.
-SBATCH_TEST_OPTS=(--gpus-per-task=0 --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --time=5 --chdir="$SCRATCH")
+SBATCH_TEST_OPTS=(--gpus-per-task=0 --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --time=20 --chdir="$SCRATCH")
 
 # Checks a finished run file: generations 0..G-1 each once, losses per candidate, a test metric, n_ranks.
 # Args: RUN.h5 G RANKS [split_seed]

@@ -454,6 +454,9 @@ TEST(MakeTinyModelCli, WritesALoadableModel) {
   auto st = bbt::model::SafetensorsFile::open(out + "/model.safetensors");
   EXPECT_FALSE(st.contains("lm_head.decoder.weight"));  // tied
   // Usage errors exit 2 and name the option.
-  const std::string bad = std::string(BBT_BINARY) + " make-tiny-model --out " + out + " 2>/dev/null";
-  EXPECT_EQ(WEXITSTATUS(std::system(bad.c_str())), 2);
+  const std::string no_out = std::string(BBT_BINARY) + " make-tiny-model --layers 1 2>/dev/null";
+  EXPECT_EQ(WEXITSTATUS(std::system(no_out.c_str())), 2);
+  const std::string no_vocab = std::string(BBT_BINARY) + " make-tiny-model --out " + out + "2 --vocab-from " +
+                               scratch() + " 2>/dev/null";
+  EXPECT_EQ(WEXITSTATUS(std::system(no_vocab.c_str())), 2);
 }
