@@ -5,7 +5,8 @@
 # load from other work on a shared machine hits both alike.
 # usage: bench/scaling.sh [rounds (default 2)]
 # env: BBT (default build/bbt), PYTHON (/usr/bin/python3), MODEL_DIR (reused if present),
-#      SCALE_LAYERS/HIDDEN/HEADS/FFN (model shape, default 4/256/4/1024), BUDGET (default 400)
+#      SCALE_LAYERS/HIDDEN/HEADS/FFN (model shape, default 4/256/4/1024), BUDGET (default 400),
+#      SCALE_COVARIANCE (full or diagonal, default full)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bbt=${BBT:-$here/build/bbt}
@@ -38,6 +39,7 @@ alpha = 100
 popsize = 20
 sigma0 = 1
 budget = ${BUDGET:-400}
+covariance = ${SCALE_COVARIANCE:-full}
 seed = 42
 [loss]
 type = ce
