@@ -11,6 +11,7 @@
 #include "bbt/es/benchmarks.hpp"
 #include "bbt/es/cma.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 
 namespace po = boost::program_options;
 
@@ -19,14 +20,7 @@ namespace {
 
 // Parses args[1..] into `vm`; returns false (after printing usage) for --help.
 bool parse(const Args& args, const po::options_description& desc, po::variables_map& vm) {
-  try {
-    po::store(
-        po::command_line_parser(std::vector<std::string>(args.begin() + 1, args.end())).options(desc).run(),
-        vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw UsageError(args[0] + ": " + e.what());
-  }
+  vm = parse_options(args, desc);
   if (vm.count("help")) {
     std::cout << "usage: " << args[0] << " [options]\n" << desc;
     return false;

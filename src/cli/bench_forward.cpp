@@ -18,6 +18,7 @@
 #include "bbt/model/projection.hpp"
 #include "bbt/model/roberta.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 
 namespace po = boost::program_options;
 
@@ -163,15 +164,7 @@ int bench_forward(const Args& args) {
       "no-length-groups", po::bool_switch(&no_groups), "pad every chunk to its longest row (for comparison)")(
       "dump", po::value(&dump_dir),
       "write the call (call.json, prompts.f32, logits.f32) to DIR for bench/baseline_hf_style.py");
-  po::variables_map vm;
-  try {
-    po::store(
-        po::command_line_parser(std::vector<std::string>(args.begin() + 1, args.end())).options(desc).run(),
-        vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw UsageError(args[0] + ": " + e.what());
-  }
+  const po::variables_map vm = parse_options(args, desc);
   if (vm.count("help")) {
     std::cout << "usage: " << args[0] << " [--model DIR | --shape base|large|tiny] [options]\n" << desc;
     return 0;

@@ -7,6 +7,7 @@
 #include "bbt/model/tiny_model.hpp"
 #include "bbt/text/tokenizer.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 
 namespace bbt::cli {
 
@@ -31,14 +32,7 @@ int cmd_make_tiny_model(const Args& args) {
       ("init-std", po::value(&o.init_std)->default_value(0.02), "std of the random weights")                //
       ("max-positions", po::value(&o.max_positions)->default_value(514), "position table size")             //
       ("untied", po::bool_switch(&untied), "also write lm_head.decoder.weight (not tied to the embeddings)");
-  po::variables_map vm;
-  try {
-    std::vector<std::string> rest(args.begin() + 1, args.end());
-    po::store(po::command_line_parser(rest).options(desc).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw UsageError(args[0] + ": " + e.what());
-  }
+  const po::variables_map vm = parse_options(args, desc);
   if (vm.count("help")) {
     std::cout << desc << "\n";
     return 0;

@@ -7,6 +7,7 @@
 #include "bbt/io/report.hpp"
 #include "bbt/io/run_file.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 
 namespace bbt::cli {
 
@@ -32,14 +33,7 @@ int cmd_report(const Args& args) {
   all.add(desc).add(hidden);
   po::positional_options_description pos;
   pos.add("run", -1);
-  po::variables_map vm;
-  try {
-    std::vector<std::string> rest(args.begin() + 1, args.end());
-    po::store(po::command_line_parser(rest).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw UsageError(args[0] + ": " + e.what());
-  }
+  const po::variables_map vm = parse_options(args, all, &pos);
   if (vm.count("help")) {
     std::cout << desc << "\n";
     return 0;

@@ -16,6 +16,7 @@
 #include "bbt/model/roberta.hpp"
 #include "bbt/text/tokenizer.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 
 namespace bbt::cli {
 
@@ -69,14 +70,7 @@ int cmd_score(const Args& args) {
       ("threads", po::value(&threads)->default_value(0), "intra-op threads (0 = libtorch's default)")  //
       ("batch-size", po::value(&batch)->default_value(64), "rows per forward pass")                    //
       ("out", po::value(&out_path), "output CSV");
-  po::variables_map vm;
-  try {
-    std::vector<std::string> rest(args.begin() + 1, args.end());
-    po::store(po::command_line_parser(rest).options(desc).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw UsageError(args[0] + ": " + e.what());
-  }
+  const po::variables_map vm = parse_options(args, desc);
   if (vm.count("help")) {
     std::cout << desc << "\n";
     return 0;

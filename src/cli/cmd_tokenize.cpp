@@ -8,6 +8,7 @@
 #include "bbt/common/error.hpp"
 #include "bbt/text/tokenizer.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 
 namespace bbt::cli {
 
@@ -56,14 +57,7 @@ int cmd_tokenize(const Args& args) {
   std::string dir;
   opts.add_options()("help", "this text")("tokenizer", po::value<std::string>(&dir)->value_name("DIR"),
                                           "the tokenizer directory (e.g. a model directory)");
-  po::variables_map vm;
-  try {
-    std::vector<std::string> rest(args.begin() + 1, args.end());
-    po::store(po::command_line_parser(rest).options(opts).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw UsageError(args[0] + ": " + e.what());
-  }
+  const po::variables_map vm = parse_options(args, opts);
   if (vm.count("help")) {
     std::cout << opts << "\n";
     return 0;
