@@ -10,6 +10,7 @@
 #include "bbt/common/error.hpp"
 #include "bbt/es/benchmarks.hpp"
 #include "bbt/es/cma.hpp"
+#include "bbt/es/dense.hpp"
 #include "commands.hpp"
 #include "options.hpp"
 
@@ -58,15 +59,19 @@ std::vector<int> parse_dims(const std::string& text) {
 }  // namespace
 
 int bench_cma(const Args& args) {
-  int dim = 500, popsize = 20, generations = 400;
+  int dim = 500, popsize = 20, generations = 400, threads = 0;
   std::uint64_t seed = 42;
-  std::string covariance = "full";
+  std::string covariance = "full", kernels;
   po::options_description desc("options");
   desc.add_options()("help", "this text")("dim", po::value(&dim)->default_value(dim), "problem dimension")(
       "popsize", po::value(&popsize)->default_value(popsize), "lambda")(
       "generations", po::value(&generations)->default_value(generations), "generations to run")(
       "covariance", po::value(&covariance)->default_value(covariance), "full | diagonal")(
-      "seed", po::value(&seed)->default_value(seed), "random seed");
+      "seed", po::value(&seed)->default_value(seed), "random seed")(
+      "threads", po::value(&threads)->default_value(threads),
+      "threads of the eigendecomposition (0: two where there are two cores)")(
+      "kernels", po::value(&kernels),
+      "dense kernels: avx512 | avx2 | generic (default: the best this CPU runs)");
   po::variables_map vm;
   if (!parse(args, desc, vm)) return 0;
   if (dim < 1) throw UsageError("--dim must be >= 1");
@@ -78,6 +83,9 @@ int bench_cma(const Args& args) {
   options.popsize = popsize;
   options.seed = seed;
   options.covariance = es::parse_covariance(covariance);
+  if (threads < 0) throw UsageError("--threads must be >= 0");
+  options.threads = threads;
+  if (!kernels.empty()) es::dense::use_kernels(kernels);
   options.tolfun = options.tolx = 0;  // time exactly `generations` generations
   using Clock = std::chrono::steady_clock;
   const auto t_setup = Clock::now();
@@ -109,6 +117,8 @@ int bench_cma(const Args& args) {
       {"generations", static_cast<int>(per_generation.size())},
       {"covariance", es::to_string(options.covariance)},
       {"eigen_gap", cma.parameters().eigen_gap},
+      {"threads", cma.eigen_threads()},
+      {"kernels", es::dense::kernels_name()},
       {"seconds_total", total},
       {"seconds_ask", ask_total},
       {"seconds_tell", tell_total},

@@ -401,7 +401,8 @@ int run_job(MpiSession& mpi, const io::TrainArgs& args, const std::string& comma
   // ---- rank 0: CMA-ES, the run file, the schedule ----
   std::ostream& log = std::cout;
   const int lambda = cfg.cma.popsize;
-  const es::CmaOptions copt = cma_options(cfg);
+  es::CmaOptions copt = cma_options(cfg);
+  copt.threads = threads;  // the rank's share of the cores (the bits do not depend on it)
   Restored restored;
   std::string run_path;
   if (!args.resume.empty()) {

@@ -5,8 +5,11 @@
 #include <cstring>
 #include <map>
 #include <numeric>
+#include <thread>
 
 #include "bbt/common/error.hpp"
+#include "bbt/es/dense.hpp"
+#include "bbt/es/symmetric_eigen.hpp"
 
 namespace bbt::es {
 namespace {
@@ -237,6 +240,18 @@ CmaState CmaState::from_arrays(const std::vector<std::pair<std::string, Eigen::M
 // ---------------------------------------------------------------------------------------------
 // The optimiser
 
+struct Cma::EigenWork {
+  dense::Scratch scratch;
+  Eigen::MatrixXd cov;    // snapshot of C being decomposed
+  SymmetricEigen result;  // its eigenpairs
+  Eigen::MatrixXd B;      // eigenvectors (swapped with the state's B on adoption)
+  Eigen::VectorXd D;      // square roots of the eigenvalues
+};
+
+Cma::Cma(Cma&&) noexcept = default;
+Cma& Cma::operator=(Cma&&) noexcept = default;
+Cma::~Cma() = default;
+
 Cma::Cma(const CmaOptions& options)
     : options_(options), params_(CmaParameters::make(options.dim, options.popsize, options.covariance)) {
   // Eigen's own threading would make the sums' order depend on the thread count.
@@ -271,6 +286,9 @@ Cma::Cma(const CmaOptions& options)
   s.best_history =
       Eigen::VectorXd::Constant(params_.tolfun_history, std::numeric_limits<double>::quiet_NaN());
   rng_ = Rng(options.seed);
+  work_ = std::make_unique<EigenWork>();
+  if (options.threads < 0) throw UsageError("cma: threads must be >= 0");
+  eigen_threads_ = options.threads > 0 ? options.threads : (std::thread::hardware_concurrency() >= 2 ? 2 : 1);
 }
 
 std::string Cma::stop_reason() const { return kStopNames[state_.stop_code]; }
@@ -302,7 +320,9 @@ const Eigen::MatrixXd& Cma::ask() {
     // Column-major: candidate j gets the j-th block of the normal stream.
     fill_normals(rng_, s.Z.data(), s.Z.size());
     if (s.covariance == Covariance::full) {
-      s.Y.noalias() = s.B * (s.D.asDiagonal() * s.Z);  // [n, lambda]
+      const Eigen::MatrixXd dz = s.D.asDiagonal() * s.Z;  // [n, lambda]
+      const int n = params_.dim;
+      dense::gemm(n, params_.lambda, n, s.B.data(), n, dz.data(), n, s.Y.data(), n);  // Y = B D Z
     } else {
       s.Y.noalias() = s.D.asDiagonal() * s.Z;
     }
@@ -354,13 +374,13 @@ void Cma::tell(const Eigen::VectorXd& fitness) {
   // With no finite value there is nothing to learn: keep the distribution as it is.
   if (n_finite > 0) {
     const auto& w = params_.weights;
-    Eigen::MatrixXd y_sel(n, mu);  // [n, mu] selected steps, scaled by sqrt(w) for the rank-mu update
+    Eigen::MatrixXd y_sel(n, mu);  // [n, mu] selected steps
     Eigen::VectorXd y_w = Eigen::VectorXd::Zero(n), z_w = Eigen::VectorXd::Zero(n);
     for (int i = 0; i < mu; ++i) {
       const int j = order[i];
       y_w += w[i] * s.Y.col(j);
       z_w += w[i] * s.Z.col(j);
-      y_sel.col(i) = std::sqrt(w[i]) * s.Y.col(j);
+      y_sel.col(i) = s.Y.col(j);
     }
     s.mean += s.sigma * y_w;
 
@@ -368,7 +388,9 @@ void Cma::tell(const Eigen::VectorXd& fitness) {
     // C^{-1/2} y_w = B D^{-1} B^T B D z_w = B z_w with the B, D the sample was drawn with.
     const double ps_scale = std::sqrt(cs * (2.0 - cs) * params_.mueff);
     if (s.covariance == Covariance::full) {
-      s.ps = (1.0 - cs) * s.ps + ps_scale * (s.B * z_w);
+      Eigen::VectorXd bz(n);
+      dense::gemm(n, 1, n, s.B.data(), n, z_w.data(), n, bz.data(), n);
+      s.ps = (1.0 - cs) * s.ps + ps_scale * bz;
     } else {
       s.ps = (1.0 - cs) * s.ps + ps_scale * z_w;
     }
@@ -380,12 +402,23 @@ void Cma::tell(const Eigen::VectorXd& fitness) {
 
     const double keep = 1.0 - c1 - cmu + (hsig ? 0.0 : c1 * cc * (2.0 - cc));
     if (s.covariance == Covariance::full) {
-      // Only the lower triangle is kept up to date (and read by the eigensolver).
-      s.cov.triangularView<Eigen::Lower>() *= keep;
-      s.cov.selfadjointView<Eigen::Lower>().rankUpdate(s.pc, c1);
-      s.cov.selfadjointView<Eigen::Lower>().rankUpdate(y_sel, cmu);  // one SYRK: sum_i w_i y_i y_i^T
+      // keep C + c1 pc pc^T + cmu sum_i w_i y_i y_i^T, the sum as one product; the lower triangle
+      // is authoritative (and all the eigensolver reads).
+      const Eigen::MatrixXd y_sel_t = w.asDiagonal() * y_sel.transpose();  // [mu, n] weighted
+      rank_mu_.resize(n, n);
+      dense::gemm(n, n, mu, y_sel.data(), n, y_sel_t.data(), mu, rank_mu_.data(), n);
+      for (int j = 0; j < n; ++j) {
+        double* cj = s.cov.col(j).data();
+        const double* gj = rank_mu_.col(j).data();
+        const double pcj = c1 * s.pc[j];
+        for (int i = j; i < n; ++i) cj[i] = (keep * cj[i] + pcj * s.pc[i]) + cmu * gj[i];
+      }
     } else {
-      s.cov.col(0) = keep * s.cov.col(0) + c1 * s.pc.cwiseAbs2() + cmu * y_sel.cwiseAbs2().rowwise().sum();
+      for (int r = 0; r < n; ++r) {
+        double sum_wy2 = 0;  // sum_i w_i y_ri^2
+        for (int i = 0; i < mu; ++i) sum_wy2 += w[i] * (y_sel(r, i) * y_sel(r, i));
+        s.cov(r, 0) = (keep * s.cov(r, 0) + c1 * (s.pc[r] * s.pc[r])) + cmu * sum_wy2;
+      }
       s.D = s.cov.col(0).cwiseMax(0.0).cwiseSqrt();
     }
     s.sigma *= portable_exp((cs / params_.dsigma) * (ps_norm / params_.chin - 1.0));
@@ -409,19 +442,25 @@ void Cma::tell(const Eigen::VectorXd& fitness) {
   }
 }
 
-Cma::Decomposition Cma::decompose(const Eigen::MatrixXd& cov) {
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(cov, Eigen::ComputeEigenvectors);  // reads lower
-  if (solver.info() != Eigen::Success) throw Error("cma: eigendecomposition of the covariance failed");
-  return Decomposition{solver.eigenvectors(), solver.eigenvalues().cwiseMax(0.0).cwiseSqrt()};
+void Cma::decompose_into(EigenWork& work, int threads) {
+  symmetric_eigen(work.cov, work.result, threads, &work.scratch);  // reads the lower triangle
+  work.B.swap(work.result.vectors);
+  work.D = work.result.values.cwiseMax(0.0).cwiseSqrt();
+}
+
+const Cma::EigenWork& Cma::pending_result() const {
+  pending_.get();  // rethrows the decomposition's error, if any
+  return *work_;
 }
 
 void Cma::update_eigen_after_tell() {
   CmaState& s = state_;
   const int gap = params_.eigen_gap;
   if (gap == 1) {  // small n: cheap, do it now
-    Decomposition d = decompose(s.cov);
-    s.B = std::move(d.B);
-    s.D = std::move(d.D);
+    work_->cov = s.cov;
+    decompose_into(*work_, eigen_threads_);
+    s.B.swap(work_->B);
+    s.D = work_->D;
     s.eigen_generation = s.generation;
     return;
   }
@@ -430,15 +469,18 @@ void Cma::update_eigen_after_tell() {
   const int last_launch = s.has_pending ? s.pending_generation : s.eigen_generation;
   if (s.generation - last_launch < gap) return;
   if (s.has_pending) {
-    const Decomposition& d = pending_.get();
-    s.B = d.B;
-    s.D = d.D;
+    pending_result();
+    s.B.swap(work_->B);
+    s.D = work_->D;
     s.eigen_generation = s.pending_generation;
     pending_ = {};
     s.has_pending = false;
   }
-  Eigen::MatrixXd snapshot = s.cov;
-  pending_ = std::async(std::launch::async, [c = std::move(snapshot)]() { return decompose(c); }).share();
+  work_->cov = s.cov;  // same size every time: no new memory
+  EigenWork* work = work_.get();
+  pending_ = std::async(std::launch::async, [work, threads = eigen_threads_]() {
+               decompose_into(*work, threads);
+             }).share();
   s.has_pending = true;
   s.pending_generation = s.generation;
 }
@@ -462,9 +504,9 @@ CmaState Cma::state() const {
   CmaState s = state_;
   s.rng = rng_.state();
   if (s.has_pending) {
-    const Decomposition& d = pending_.get();
-    s.pending_B = d.B;
-    s.pending_D = d.D;
+    const EigenWork& w = pending_result();
+    s.pending_B = w.B;
+    s.pending_D = w.D;
   } else {
     s.pending_B = Eigen::MatrixXd::Zero(s.B.rows(), s.B.cols());
     s.pending_D = Eigen::VectorXd::Zero(s.dim);
@@ -507,8 +549,10 @@ Cma Cma::restore(const CmaOptions& options, const CmaState& state) {
   cma.state_ = state;
   cma.rng_.set_state(state.rng);
   if (state.has_pending) {
-    std::promise<Decomposition> ready;
-    ready.set_value(Decomposition{state.pending_B, state.pending_D});
+    cma.work_->B = state.pending_B;
+    cma.work_->D = state.pending_D;
+    std::promise<void> ready;
+    ready.set_value();
     cma.pending_ = ready.get_future().share();
   }
   cma.state_.pending_B.resize(0, 0);

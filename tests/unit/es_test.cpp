@@ -4,10 +4,15 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <random>
+#include <string>
+#include <vector>
 
 #include "bbt/common/error.hpp"
 #include "bbt/es/benchmarks.hpp"
 #include "bbt/es/cma.hpp"
+#include "bbt/es/dense.hpp"
+#include "bbt/es/symmetric_eigen.hpp"
 
 namespace bbt::es {
 namespace {
@@ -282,6 +287,170 @@ TEST(Cma, RejectsBadOptions) {
   o.popsize = 1;
   EXPECT_THROW(Cma{o}, UsageError);
   EXPECT_THROW(parse_covariance("banana"), UsageError);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dense kernels and the eigensolver
+
+Eigen::MatrixXd random_matrix(int rows, int cols, std::uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::normal_distribution<double> normal;
+  Eigen::MatrixXd m(rows, cols);
+  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = normal(gen);
+  return m;
+}
+
+// Runs `body` once with every kernel set this CPU can run, then restores the default.
+template <class F>
+void for_each_kernel_set(F&& body) {
+  const std::string original = dense::kernels_name();
+  for (const std::string& name : dense::available_kernels()) {
+    dense::use_kernels(name);
+    body(name);
+  }
+  dense::use_kernels(original);
+}
+
+TEST(Dense, GemmIsTheDocumentedFmaChainOnEveryKernelSet) {
+  for (const auto& [m, n, k] :
+       {std::tuple{1, 1, 1}, {7, 3, 5}, {16, 4, 9}, {24, 8, 33}, {41, 13, 20}, {67, 21, 50}}) {
+    const Eigen::MatrixXd a = random_matrix(m, k, 1), b = random_matrix(k, n, 2);
+    Eigen::MatrixXd expect(m, n);
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) {
+        double s = 0;
+        for (int p = 0; p < k; ++p) s = std::fma(a(i, p), b(p, j), s);
+        expect(i, j) = s;
+      }
+    for_each_kernel_set([&](const std::string& name) {
+      Eigen::MatrixXd c(m, n);
+      dense::gemm(m, n, k, a.data(), m, b.data(), k, c.data(), m);
+      EXPECT_TRUE(bit_equal(c, expect)) << name << " " << m << "x" << n << "x" << k;
+    });
+  }
+}
+
+TEST(Dense, DotAddsEightLanesInAFixedTree) {
+  for (int len : {0, 1, 7, 8, 9, 23, 64, 101}) {
+    const Eigen::VectorXd x = random_matrix(len, 1, 3), y = random_matrix(len, 1, 4);
+    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= len; i += 8)
+      for (int l = 0; l < 8; ++l) lane[l] = std::fma(x[i + l], y[i + l], lane[l]);
+    double expect = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    for (; i < len; ++i) expect = std::fma(x[i], y[i], expect);
+    for_each_kernel_set([&](const std::string& name) {
+      const double got = dense::dot(x.data(), y.data(), len);
+      EXPECT_EQ(std::memcmp(&got, &expect, sizeof got), 0) << name << " len " << len;
+    });
+  }
+  EXPECT_THROW(dense::use_kernels("sse9"), UsageError);
+}
+
+// C = Q diag(values) Q^T for a random orthogonal Q.
+Eigen::MatrixXd with_spectrum(const Eigen::VectorXd& values, std::uint64_t seed) {
+  const int n = static_cast<int>(values.size());
+  const Eigen::MatrixXd q = Eigen::HouseholderQR<Eigen::MatrixXd>(random_matrix(n, n, seed)).householderQ();
+  return q * values.asDiagonal() * q.transpose();
+}
+
+// A CMA-ES covariance at n = 500 after some generations: eigenvalues clustered near 1.
+Eigen::MatrixXd cma_like(int n, int generations, std::uint64_t seed) {
+  Eigen::MatrixXd c = Eigen::MatrixXd::Identity(n, n);
+  for (int g = 0; g < generations; ++g) {
+    const Eigen::MatrixXd y = random_matrix(n, 10, seed + g);
+    c = (1 - 4e-5) * c + 3e-6 * y * y.transpose();
+  }
+  return c;
+}
+
+void expect_eigenpairs(const Eigen::MatrixXd& a, const std::string& what) {
+  const int n = static_cast<int>(a.rows());
+  const SymmetricEigen e = symmetric_eigen(a, 2);
+  const double eps = std::numeric_limits<double>::epsilon();
+  ASSERT_EQ(e.values.size(), n);
+  for (int j = 1; j < n; ++j) ASSERT_LE(e.values[j - 1], e.values[j]) << what;
+  // Relative to the largest entry (scaled first, so that 1e150-sized matrices do not overflow).
+  const double amax = std::max(a.cwiseAbs().maxCoeff(), std::numeric_limits<double>::min());
+  const Eigen::MatrixXd as = a / amax;
+  const double residual =
+      (as * e.vectors - e.vectors * (e.values / amax).asDiagonal()).norm() / std::max(as.norm(), 1.0);
+  const double orthogonality = (e.vectors.transpose() * e.vectors - Eigen::MatrixXd::Identity(n, n)).norm();
+  EXPECT_LT(residual, 4 * n * eps) << what;
+  EXPECT_LT(orthogonality, 4 * n * eps) << what;
+  const Eigen::VectorXd reference = Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(a).eigenvalues();
+  EXPECT_LE((reference - e.values).cwiseAbs().maxCoeff(), 8 * n * eps * a.cwiseAbs().maxCoeff()) << what;
+}
+
+TEST(SymmetricEigen, EigenpairsToRoundingOnHardMatrices) {
+  for (int n : {1, 2, 3, 10, 31, 32, 33, 64, 97, 130, 257}) {
+    const std::string size = " n=" + std::to_string(n);
+    const Eigen::MatrixXd r = random_matrix(n, n, n);
+    expect_eigenpairs(r + r.transpose(), "random" + size);
+    expect_eigenpairs(Eigen::MatrixXd::Identity(n, n), "identity" + size);
+    expect_eigenpairs(Eigen::MatrixXd::Zero(n, n), "zero" + size);
+    Eigen::MatrixXd toeplitz = 2 * Eigen::MatrixXd::Identity(n, n);
+    for (int i = 1; i < n; ++i) toeplitz(i, i - 1) = toeplitz(i - 1, i) = -1;
+    expect_eigenpairs(toeplitz, "tridiagonal" + size);
+    Eigen::VectorXd graded(n), repeated(n), split(n);
+    for (int i = 0; i < n; ++i) {
+      graded[i] = std::pow(10.0, -10.0 * i / std::max(1, n - 1));
+      repeated[i] = 1 + i % 3;
+      split[i] = i < n / 2 ? 1.0 : 1.0 + 1e-13;
+    }
+    expect_eigenpairs(with_spectrum(graded, n + 1), "graded" + size);
+    expect_eigenpairs(with_spectrum(repeated, n + 2), "repeated" + size);
+    expect_eigenpairs(with_spectrum(split, n + 3), "near-repeated" + size);
+    expect_eigenpairs(1e250 * (r + r.transpose()), "huge" + size);
+    expect_eigenpairs(1e-250 * (r + r.transpose()), "tiny" + size);
+  }
+  expect_eigenpairs(cma_like(500, 40, 9), "cma n=500");
+}
+
+TEST(SymmetricEigen, SameBitsForEveryThreadCountAndKernelSet) {
+  // n = 300: above the sizes where the solver stays on one thread, two levels of divide and conquer.
+  const Eigen::MatrixXd a = cma_like(300, 20, 5);
+  const SymmetricEigen first = symmetric_eigen(a, 1);
+  for_each_kernel_set([&](const std::string& name) {
+    for (int threads : {1, 2, 3}) {
+      const SymmetricEigen e = symmetric_eigen(a, threads);
+      EXPECT_TRUE(bit_equal(e.vectors, first.vectors) && bit_equal(e.values, first.values))
+          << name << " threads " << threads;
+    }
+  });
+}
+
+TEST(SymmetricEigen, RejectsNonFiniteEntries) {
+  Eigen::MatrixXd a = Eigen::MatrixXd::Identity(40, 40);
+  a(30, 2) = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THROW(symmetric_eigen(a), Error);
+  a(30, 2) = 0;
+  a(2, 30) = std::numeric_limits<double>::infinity();  // upper triangle: never read
+  EXPECT_NO_THROW(symmetric_eigen(a));
+}
+
+TEST(Cma, SameCandidatesOnEveryKernelSetAndThreadCount) {
+  // dim 200, popsize 6: a lazy gap of several generations, so decompositions run in the background.
+  std::vector<Eigen::MatrixXd> reference;
+  bool first = true;
+  for_each_kernel_set([&](const std::string& name) {
+    for (int threads : {1, 2}) {
+      CmaOptions o = options_for(200);
+      o.popsize = 6;
+      o.threads = threads;
+      Cma cma(o);
+      for (int g = 0; g < 40; ++g) {
+        const Eigen::MatrixXd x = cma.ask();
+        if (first) {
+          reference.push_back(x);
+        } else {
+          ASSERT_TRUE(bit_equal(x, reference[g])) << name << " threads " << threads << " generation " << g;
+        }
+        cma.tell(evaluate(x, ellipsoid));
+      }
+      first = false;
+    }
+  });
 }
 
 }  // namespace

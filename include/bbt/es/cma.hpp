@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <future>
 #include <limits>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,6 +38,9 @@ struct CmaOptions {
   double tolx = 1e-11;
   double tolconditioncov = 1e14;
   Covariance covariance = Covariance::full;
+  // Threads of the background eigendecomposition (full covariance): 0 = two where the machine has
+  // two cores, else one. The results are the same bits for any value.
+  int threads = 0;
 };
 
 // The strategy constants derived from (dim, popsize, covariance); exposed for tests and logs.
@@ -98,6 +102,9 @@ struct CmaState {
 class Cma {
  public:
   explicit Cma(const CmaOptions& options);
+  Cma(Cma&&) noexcept;
+  Cma& operator=(Cma&&) noexcept;
+  ~Cma();
 
   // dim x popsize; column j is candidate j (contiguous), mirrored into the bounds if any are set.
   // Calling ask() again before tell() returns the same sample.
@@ -117,6 +124,7 @@ class Cma {
   int popsize() const { return params_.lambda; }
   int dim() const { return params_.dim; }
   const CmaParameters& parameters() const { return params_; }
+  int eigen_threads() const { return eigen_threads_; }
   const Eigen::VectorXd& best_x() const { return state_.best_x; }
   double best_f() const { return state_.best_f; }
   // Axis-parallel standard deviations sigma * sqrt(diag C) of the current distribution.
@@ -128,11 +136,11 @@ class Cma {
   static Cma restore(const CmaOptions& options, const CmaState& state);
 
  private:
-  struct Decomposition {
-    Eigen::MatrixXd B;
-    Eigen::VectorXd D;
-  };
-  static Decomposition decompose(const Eigen::MatrixXd& cov);
+  // What the background decomposition reads and writes; on the heap so that its address survives
+  // a move of the Cma, and kept so that its memory is reused from one decomposition to the next.
+  struct EigenWork;
+  static void decompose_into(EigenWork& work, int threads);
+  const EigenWork& pending_result() const;  // waits for the decomposition in flight
   void make_candidates();
   void update_eigen_after_tell();
   void check_stop();
@@ -142,10 +150,13 @@ class Cma {
   CmaParameters params_;
   CmaState state_;  // pending_B/pending_D live in pending_ while in flight
   Rng rng_;
-  std::shared_future<Decomposition> pending_;
-  Eigen::MatrixXd X_;       // sampled candidates, dim x lambda
-  Eigen::MatrixXd X_eval_;  // clipped candidates (== X_ without bounds)
+  std::unique_ptr<EigenWork> work_;  // declared before pending_: outlives the task using it
+  std::shared_future<void> pending_;
+  Eigen::MatrixXd X_;        // sampled candidates, dim x lambda
+  Eigen::MatrixXd X_eval_;   // clipped candidates (== X_ without bounds)
+  Eigen::MatrixXd rank_mu_;  // scratch for the rank-mu product, dim x dim
   bool bounded_ = false;
+  int eigen_threads_ = 1;
 };
 
 }  // namespace bbt::es
