@@ -1,5 +1,6 @@
-// `bbt bench cma` (optimiser cost per generation) and `bbt bench cma-functions` (evaluations to
-// reach 1e-8 on classic functions, to compare with REFERENCE.md's libcmaes table).
+// `bbt bench cma` (optimiser cost per generation), `bbt bench cma-functions` (evaluations to
+// reach 1e-8 on classic functions, to compare with REFERENCE.md's libcmaes table) and
+// `bbt bench eigen` (our eigensolver against Eigen's on a real CMA-ES covariance, side by side).
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <chrono>
@@ -11,6 +12,7 @@
 #include "bbt/es/benchmarks.hpp"
 #include "bbt/es/cma.hpp"
 #include "bbt/es/dense.hpp"
+#include "bbt/es/symmetric_eigen.hpp"
 #include "commands.hpp"
 #include "options.hpp"
 
@@ -179,6 +181,74 @@ int bench_cma_functions(const Args& args) {
     }
   }
   std::cout << out.dump(1) << "\n";
+  return 0;
+}
+
+int bench_eigen(const Args& args) {
+  int dim = 500, generations = 100, repeats = 9;
+  po::options_description desc("options");
+  desc.add_options()("help", "this text")("dim", po::value(&dim)->default_value(dim), "matrix size")(
+      "generations", po::value(&generations)->default_value(generations),
+      "CMA-ES generations (sphere, popsize 20) that shape the covariance")(
+      "repeats", po::value(&repeats)->default_value(repeats), "timed runs of each solver (alternating)");
+  po::variables_map vm;
+  if (!parse(args, desc, vm)) return 0;
+  if (dim < 2) throw UsageError("--dim must be >= 2");
+  if (generations < 0) throw UsageError("--generations must be >= 0");
+  if (repeats < 1) throw UsageError("--repeats must be >= 1");
+
+  es::CmaOptions options;
+  options.dim = dim;
+  options.popsize = 20;
+  options.tolfun = options.tolx = 0;
+  es::Cma cma(options);
+  Eigen::VectorXd fitness(cma.popsize());
+  for (int g = 0; g < generations; ++g) {
+    const Eigen::MatrixXd& x = cma.ask();
+    for (int j = 0; j < cma.popsize(); ++j) fitness[j] = es::sphere(x.col(j));
+    cma.tell(fitness);
+  }
+  const Eigen::MatrixXd cov = cma.state().cov;
+
+  using Clock = std::chrono::steady_clock;
+  auto seconds = [](Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  es::dense::Scratch scratch;
+  es::SymmetricEigen ours1, ours2;
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> theirs;
+  std::vector<double> t_eigen, t_one, t_two;
+  for (int r = 0; r < repeats; ++r) {
+    auto t0 = Clock::now();
+    theirs.compute(cov, Eigen::ComputeEigenvectors);
+    t_eigen.push_back(seconds(t0));
+    t0 = Clock::now();
+    es::symmetric_eigen(cov, ours1, 1, &scratch);
+    t_one.push_back(seconds(t0));
+    t0 = Clock::now();
+    es::symmetric_eigen(cov, ours2, 2, &scratch);
+    t_two.push_back(seconds(t0));
+  }
+  const bool same_bits = ours1.vectors == ours2.vectors && ours1.values == ours2.values;
+  const double norm = cov.norm();
+  const double residual = (cov * ours1.vectors - ours1.vectors * ours1.values.asDiagonal()).norm() / norm;
+  const double orthogonality =
+      (ours1.vectors.transpose() * ours1.vectors - Eigen::MatrixXd::Identity(dim, dim)).norm();
+  const Eigen::VectorXd ev = theirs.eigenvalues();
+  nlohmann::json out = {{"bench", "eigen"},
+                        {"dim", dim},
+                        {"kernels", es::dense::kernels_name()},
+                        {"eigenvalue_range", {ev.minCoeff(), ev.maxCoeff()}},
+                        {"seconds_eigen_median", median(t_eigen)},
+                        {"seconds_bbt_1_thread_median", median(t_one)},
+                        {"seconds_bbt_2_threads_median", median(t_two)},
+                        {"speedup_1_thread", median(t_eigen) / median(t_one)},
+                        {"speedup_2_threads", median(t_eigen) / median(t_two)},
+                        {"same_bits_1_and_2_threads", same_bits},
+                        {"residual_relative", residual},
+                        {"orthogonality", orthogonality},
+                        {"max_eigenvalue_difference_vs_eigen", (ev - ours1.values).cwiseAbs().maxCoeff()}};
+  std::cout << out.dump() << "\n";
   return 0;
 }
 

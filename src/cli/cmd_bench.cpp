@@ -18,6 +18,7 @@ struct Bench {
 const Bench kBenches[] = {
     {"cma", bench_cma, "CMA-ES ask+tell cost per generation (cheap sphere objective)"},
     {"cma-functions", bench_cma_functions, "CMA-ES evaluations to f <= 1e-8 on classic test functions"},
+    {"eigen", bench_eigen, "our 500 x 500 eigensolver against Eigen's, side by side"},
     {"forward", bench_forward, "one black-box call's throughput, GFLOP/s and MFU (model forward)"},
 };
 

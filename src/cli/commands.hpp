@@ -20,6 +20,7 @@ int cmd_bench(const Args& args);
 // `bbt bench` sub-benches (args[0] is "bbt bench <name>").
 int bench_cma(const Args& args);
 int bench_cma_functions(const Args& args);
+int bench_eigen(const Args& args);
 int bench_forward(const Args& args);
 
 // For commands that another piece of work fills in later.
