@@ -15,6 +15,7 @@
 #include "bbt/common/error.hpp"
 #include "bbt/common/rng.hpp"
 #include "bbt/core/evaluator.hpp"
+#include "bbt/model/blas.hpp"
 #include "bbt/model/projection.hpp"
 #include "bbt/model/roberta.hpp"
 #include "commands.hpp"
@@ -302,6 +303,10 @@ int bench_forward(const Args& args) {
   out["gflops"] = gflops;
   out["matmul_shape"] = {m_rows, c.hidden_size, c.intermediate_size};
   out["matmul_gflops"] = mm;
+  const model::BlasInfo blas = model::blas_info();
+  out["blas"] = blas.library;
+  out["blas_core"] = blas.core;
+  if (!blas.advice.empty() && device.is_cpu()) std::cerr << "bbt: warning: " << blas.advice << "\n";
   out["mfu"] = gflops / mm;
   out["load_seconds"] = load_s;
   out["logit_checksum"] = checksum;

@@ -26,6 +26,7 @@
 #include "bbt/dist/mpi.hpp"
 #include "bbt/es/cma.hpp"
 #include "bbt/io/run_file.hpp"
+#include "bbt/model/blas.hpp"
 #include "bbt/model/npy.hpp"
 #include "bbt/text/tokenizer.hpp"
 
@@ -512,10 +513,12 @@ int run_job(MpiSession& mpi, const io::TrainArgs& args, const std::string& comma
     return created;
   }();
 
+  const model::BlasInfo blas = model::blas_info();
   log << "bbt " << bbt::version() << ": " << mpi.size() << " rank(s), " << threads << " thread(s) per rank, "
-      << device.str() << " " << c10::toString(lo.dtype) << "\n"
-      << "model " << cfg.model.path << ": " << mc.num_hidden_layers << " layers, hidden " << mc.hidden_size
-      << "\n"
+      << device.str() << " " << c10::toString(lo.dtype) << ", BLAS " << blas.library
+      << (blas.core.empty() ? "" : " (" + blas.core + ")") << "\n"
+      << (blas.advice.empty() || !device.is_cpu() ? "" : "bbt: warning: " + blas.advice + "\n") << "model "
+      << cfg.model.path << ": " << mc.num_hidden_layers << " layers, hidden " << mc.hidden_size << "\n"
       << (data.summary.empty() ? "" : data.summary + "\n") << "run file " << run_path
       << (args.resume.empty() ? "" : " (resumed at generation " + std::to_string(p.generation) + ")") << "\n"
       << "configuration:\n"
