@@ -47,6 +47,17 @@ cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DBBT_BUILD_TESTS=OF
 ninja -C build-gpu -j"$(nproc)" bbt >"$out/build.log" 2>&1 || { grep -m5 -A5 error "$out/build.log"; exit 1; }
 bbt=$root/build-gpu/bbt
 
+step "CMA-ES on this node's CPU: the same bits as on the development machine, and its speed"
+# 158.75729723679063 is what the 2-core development VM (GCC 12, AVX-512, every kernel set) prints; a
+# different CPU model, compiler or kernel set must give exactly the same number.
+"$bbt" bench cma --dim 200 --popsize 10 --generations 60 | tee "$out/cma-bits.json" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print("best_f", repr(r["best_f"]), "kernels", r["kernels"], "same bits as the development machine:",
+      r["best_f"] == 158.75729723679063)'
+"$bbt" bench cma --dim 500 --popsize 20 --generations 400 | tee "$out/cma-speed.json"
+"$bbt" bench eigen | tee "$out/eigen.json"
+
 step "bench forward (SST-2-shaped call: 20 candidates x 32 examples, add mode, 50 prompt tokens)"
 for spec in "large bfloat16 1024" "large bfloat16 640" "large float32 640" "base bfloat16 640"; do
   read -r shape dtype rows <<<"$spec"
