@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <string>
 #include <thread>
@@ -65,6 +66,25 @@ void wait_for(const std::atomic<int>& flag, int value) {
 }
 
 }  // namespace
+
+void run_two(const std::function<void()>& first, const std::function<void()>& second) {
+  std::exception_ptr second_error;
+  std::thread other([&] {
+    try {
+      second();
+    } catch (...) {
+      second_error = std::current_exception();
+    }
+  });
+  try {
+    first();
+  } catch (...) {
+    other.join();
+    throw;
+  }
+  other.join();
+  if (second_error) std::rethrow_exception(second_error);
+}
 
 Scratch::Buffer Scratch::take(std::size_t n) {
   std::vector<double> v;
@@ -197,9 +217,7 @@ void apply_householder_left(int n, const double* packed, int ld_packed, const do
   };
   if (threads > 1 && ncols >= 64) {
     const int half = ncols / 2;
-    std::thread other([&] { apply(half, ncols); });
-    apply(0, half);
-    other.join();
+    run_two([&] { apply(0, half); }, [&] { apply(half, ncols); });
   } else {
     apply(0, ncols);
   }

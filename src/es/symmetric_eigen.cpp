@@ -128,9 +128,8 @@ class DivideAndConquer {
     d[m1] -= std::abs(beta);
     double* q2 = q + m1 + static_cast<std::ptrdiff_t>(m1) * ldq;
     if (depth == 0 && threads_ > 1) {
-      std::thread left([&] { solve(d, e, m1, q, ldq, depth + 1); });
-      solve(d + m1, e + m1, m2, q2, ldq, depth + 1);
-      left.join();
+      dense::run_two([&] { solve(d + m1, e + m1, m2, q2, ldq, depth + 1); },
+                     [&] { solve(d, e, m1, q, ldq, depth + 1); });
     } else {
       solve(d, e, m1, q, ldq, depth + 1);
       solve(d + m1, e + m1, m2, q2, ldq, depth + 1);
@@ -222,9 +221,7 @@ class DivideAndConquer {
         return;
       }
       const int half = count / 2;
-      std::thread other([&] { body(half, count); });
-      body(0, half);
-      other.join();
+      dense::run_two([&] { body(0, half); }, [&] { body(half, count); });
     };
     in_parallel(k, [&](int c0, int c1) {
       std::vector<double> dd(k);
@@ -319,9 +316,7 @@ class DivideAndConquer {
       run(0, k);
     } else {
       const int half = k / 2;
-      std::thread other([&] { run(half, k); });
-      run(0, half);
-      other.join();
+      dense::run_two([&] { run(0, half); }, [&] { run(half, k); });
     }
   }
 

@@ -330,6 +330,21 @@ TEST(Dense, GemmIsTheDocumentedFmaChainOnEveryKernelSet) {
   }
 }
 
+TEST(Dense, RunTwoJoinsAndRethrowsInsteadOfTerminating) {
+  int ran = 0;
+  dense::run_two([&] { ran += 1; }, [&] { ran += 2; });
+  EXPECT_EQ(ran, 3);
+  EXPECT_THROW(dense::run_two([] {}, [] { throw Error("second"); }), Error);
+  try {
+    dense::run_two([] { throw Error("first"); }, [] { throw UsageError("second"); });
+    ADD_FAILURE() << "no exception";
+  } catch (const UsageError&) {
+    ADD_FAILURE() << "the first one's exception wins";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "first");
+  }
+}
+
 TEST(Dense, DotAddsEightLanesInAFixedTree) {
   for (int len : {0, 1, 7, 8, 9, 23, 64, 101}) {
     const Eigen::VectorXd x = random_matrix(len, 1, 3), y = random_matrix(len, 1, 4);

@@ -7,6 +7,7 @@
 // CPU's cache sizes at run time, so their rounding can change between node types; a run resumed
 // on another node would then drift.
 #include <cstddef>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -48,6 +49,10 @@ class Scratch {
   std::mutex mutex_;
   std::vector<std::vector<double>> free_;
 };
+
+// Runs `second` on a new thread and `first` on this one, joins, then rethrows the exception of
+// `first`, else of `second`, if any (an exception must never escape a std::thread).
+void run_two(const std::function<void()>& first, const std::function<void()>& second);
 
 // The kernel set in use ("avx512", "avx2" or "generic"), those this CPU can run, and a switch
 // between them (for tests and benchmarks; throws UsageError for one the CPU cannot run).
