@@ -53,6 +53,9 @@ struct Shared {
   core::Evaluator& evaluator;
   core::EncodedSplit train, dev, test;
   int dim = 0;
+  // This rank's seconds in forward passes and inside MPI calls (waiting for rank 0's next command
+  // included) since it last reported them (report_rank_clocks).
+  double clock_forward = 0, clock_comm = 0;
 };
 
 struct EvalTiming {
@@ -69,6 +72,8 @@ std::vector<float> evaluate_share(Shared& s, const Eigen::MatrixXd& z, const cor
   const std::vector<float> local = s.evaluator.pair_logits(z, split, mine.begin, mine.end);
   const auto t1 = Clock::now();
   std::vector<float> all = gather(local, 0);
+  s.clock_forward += std::chrono::duration<double>(t1 - t0).count();
+  s.clock_comm += seconds_since(t1);
   if (timing) {
     timing->forward += std::chrono::duration<double>(t1 - t0).count();
     timing->comm += seconds_since(t1);
@@ -92,10 +97,12 @@ std::vector<float> evaluate_share(Shared& s, const Eigen::MatrixXd& z, const cor
 
 // Rank 0's side of a collective evaluation: header, Z, then the shared work.
 std::vector<float> command_evaluate(Shared& s, Command cmd, const Eigen::MatrixXd& z, EvalTiming* timing) {
+  const auto t0 = Clock::now();
   std::vector<std::int64_t> header{cmd, z.cols()};
   broadcast(header, 0);
   std::vector<double> flat(z.data(), z.data() + z.size());
   broadcast(flat, 0);
+  s.clock_comm += seconds_since(t0);
   const core::EncodedSplit& split = cmd == kTrain ? s.train : cmd == kDev ? s.dev : s.test;
   return evaluate_share(s, z, split, timing);
 }
@@ -106,28 +113,43 @@ void command_stop(int code) {
 }
 
 // Every rank's signal flag, combined: the job stops as one.
-int command_sync() {
+int command_sync(Shared& s) {
+  const auto t0 = Clock::now();
   std::vector<std::int64_t> header{kSync, 0};
   broadcast(header, 0);
-  return allreduce_max(static_cast<int>(g_stop_signal));
+  const int flag = allreduce_max(static_cast<int>(g_stop_signal));
+  s.clock_comm += seconds_since(t0);
+  return flag;
+}
+
+// Collective, after every training evaluation: each rank's clocks to rank 0 as [forward, comm]
+// per rank (rank 0 gets 2 x ranks values, the others none); the clocks restart.
+std::vector<double> report_rank_clocks(Shared& s) {
+  const std::vector<double> mine{s.clock_forward, s.clock_comm};
+  s.clock_forward = s.clock_comm = 0;
+  return gather_fixed(mine, 0);
 }
 
 // Ranks other than 0: serve rank 0's commands until it says stop; returns the exit code.
 int worker_loop(Shared& s) {
   for (;;) {
+    const auto t0 = Clock::now();
     std::vector<std::int64_t> header;
     broadcast(header, 0);
     if (header.size() != 2) throw Error("protocol error: bad command header from rank 0");
     if (header[0] == kStop) return static_cast<int>(header[1]);
     if (header[0] == kSync) {
       allreduce_max(static_cast<int>(g_stop_signal));
+      s.clock_comm += seconds_since(t0);
       continue;
     }
     std::vector<double> flat;
     broadcast(flat, 0);
+    s.clock_comm += seconds_since(t0);
     const Eigen::Map<const Eigen::MatrixXd> z(flat.data(), s.dim, header[1]);
     const core::EncodedSplit& split = header[0] == kTrain ? s.train : header[0] == kDev ? s.dev : s.test;
     evaluate_share(s, z, split, nullptr);
+    if (header[0] == kTrain) report_rank_clocks(s);
     if (const char* fail = std::getenv("BBT_TEST_FAIL_ON_RANK")) {
       // Fault injection for the test suite: this rank fails like a real evaluation error would.
       if (std::atoi(fail) == s.mpi.rank() && header[0] == kTrain)
@@ -472,6 +494,8 @@ int run_job(MpiSession& mpi, const io::TrainArgs& args, const std::string& comma
         .add_series("/train/seconds_total", io::DType::kFloat64)
         .add_series("/train/bytes_sent", io::DType::kFloat64, {N})
         .add_series("/train/bytes_received", io::DType::kFloat64, {N})
+        .add_series("/train/seconds_forward_ranks", io::DType::kFloat64, {N})
+        .add_series("/train/seconds_comm_ranks", io::DType::kFloat64, {N})
         .add_series("/train/nonfinite", io::DType::kInt64)
         .add_series("/dev/generation", io::DType::kInt64)
         .add_series("/dev/api_calls", io::DType::kInt64)
@@ -544,7 +568,7 @@ int run_job(MpiSession& mpi, const io::TrainArgs& args, const std::string& comma
   int exit_code = kExitFinished;
   std::string stop_reason = "budget";
   while (p.api_calls < budget) {
-    if (command_sync() != 0) {
+    if (command_sync(s) != 0) {
       write_checkpoint(w, cma, p, slot);
       log << "bbt: stop signal received: checkpointed generation " << p.generation
           << "; resume with bbt train --resume " << run_path << std::endl;
@@ -561,6 +585,7 @@ int run_job(MpiSession& mpi, const io::TrainArgs& args, const std::string& comma
     const double t_ask = seconds_since(t_gen);
     EvalTiming timing;
     const std::vector<float> logits = command_evaluate(s, kTrain, z, &timing);
+    const std::vector<double> clocks = report_rank_clocks(s);  // [forward, comm] per rank
     std::vector<double> losses(lambda), accs(lambda);
     for (int c = 0; c < lambda; ++c) {
       const Scores sc = score(logits, static_cast<std::size_t>(c) * n_train, s.train, cfg, task);
@@ -621,6 +646,15 @@ int run_job(MpiSession& mpi, const io::TrainArgs& args, const std::string& comma
     timing.bytes_received.resize(N, 0.0);
     w.append("/train/bytes_sent", timing.bytes_sent);
     w.append("/train/bytes_received", timing.bytes_received);
+    if (w.has_series("/train/seconds_comm_ranks")) {  // resumed files written before these existed lack them
+      std::vector<double> forward_ranks(N, 0.0), comm_ranks(N, 0.0);
+      for (std::size_t r = 0; r < std::min<std::size_t>(N, clocks.size() / 2); ++r) {
+        forward_ranks[r] = clocks[2 * r];
+        comm_ranks[r] = clocks[2 * r + 1];
+      }
+      w.append("/train/seconds_forward_ranks", forward_ranks);
+      w.append("/train/seconds_comm_ranks", comm_ranks);
+    }
     w.append("/train/nonfinite", static_cast<std::int64_t>(cma.nonfinite_count()));
     p.elapsed += seconds_since(t_gen);
     if (p.generation % cfg.output.checkpoint_every == 0) write_checkpoint(w, cma, p, slot);

@@ -106,6 +106,17 @@ std::vector<float> gather(const std::vector<float>& local, int root) {
   return all;
 }
 
+std::vector<double> gather_fixed(const std::vector<double>& local, int root) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const int n = static_cast<int>(local.size());
+  std::vector<double> all(rank == root ? static_cast<std::size_t>(n) * size : 0);
+  check(MPI_Gather(local.data(), n, MPI_DOUBLE, all.data(), n, MPI_DOUBLE, root, MPI_COMM_WORLD),
+        "MPI_Gather");
+  return all;
+}
+
 int allreduce_max(int value) {
   int out = 0;
   check(MPI_Allreduce(&value, &out, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");

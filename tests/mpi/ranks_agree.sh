@@ -18,6 +18,32 @@ check "-np 1 and -np 3 agree" same_run results/np1/run.h5 results/np3/run.h5 1e-
 # Network load: rank 0 receives every other rank's logits, bytes add up across ranks.
 check "bytes sent by workers = bytes received by rank 0" test "$(h5 results/np3/run.h5 \
   'int(f["train/bytes_received"][0,0] == f["train/bytes_sent"][0,1:].sum())')" = 1
+# Each rank's own clocks, every generation: forward seconds and seconds inside MPI calls (the wait
+# for rank 0's next command included), since its previous report. Rank 0's forward clock holds at
+# least the training forward; the clocks restart at every report, so a worker's forward + MPI time
+# never exceeds the two generations its interval overlaps (with slack for the writes in between;
+# clocks that kept counting would exceed that bound within a few generations).
+rank_clocks_ok() {
+  "$PYTHON" - "$1" <<'PY'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r", swmr=True)
+fw, cm = f["train/seconds_forward_ranks"][:], f["train/seconds_comm_ranks"][:]
+tot, fw0 = f["train/seconds_total"][:], f["train/seconds_forward"][:]
+checks = {
+    "shape [30, 3]": fw.shape == (30, 3) and cm.shape == (30, 3),
+    "finite, >= 0": bool(np.isfinite(fw).all() and np.isfinite(cm).all() and (fw >= 0).all() and (cm >= 0).all()),
+    "every rank computed every generation": bool((fw > 0).all()),
+    "workers waited in MPI every generation": bool((cm[:, 1:] > 0).all()),
+    "rank 0's clock covers its training forward": bool((fw[:, 0] >= fw0).all()),
+    "clocks restart": bool(((fw + cm)[1:, 1:] <= 1.5 * (tot[:-1] + tot[1:])[:, None] + 0.1).all()),
+}
+for name, good in checks.items():
+    if not good:
+        print("  clocks:", name, "failed")
+sys.exit(0 if all(checks.values()) else 1)
+PY
+}
+check "per-rank forward and MPI seconds in the run file" rank_clocks_ok results/np3/run.h5
 # bbt eval re-scores the kept prompt: the same numbers the run stored (2 ranks share the examples).
 same_value() {  # same_value JSON RUN.h5 DATASET
   "$PYTHON" -c 'import json, sys, h5py

@@ -38,6 +38,15 @@ check "SIGUSR1 exits 75 (checkpointed)" test "$code" -eq 75
 check "checkpoint covers every written generation" test "$(h5 results/signalled/run.h5 \
   'int(f["checkpoint/generation"][()] == len(f["train/generation"]))')" = 1
 check "log says how to resume" grep -q "resume with bbt train --resume" sig.log
+# A file written before the per-rank clock series existed (copied, the series deleted) resumes too.
+mkdir -p older && cp results/signalled/run.h5 older/run.h5
+"$PYTHON" -c 'import h5py, sys
+with h5py.File(sys.argv[1], "r+") as f:
+    del f["train/seconds_forward_ranks"], f["train/seconds_comm_ranks"]' older/run.h5
+timeout 300 mpirun -np 2 "$BBT" train --resume older/run.h5 >older.log 2>&1
+check "a file without the per-rank clocks resumes and finishes" test $? -eq 0
+check "... and still has none" test "$(h5 older/run.h5 'int("seconds_comm_ranks" in f["train"])')" = 0
+check "... and equals the uninterrupted run" same_run results/whole/run.h5 older/run.h5 1e-9
 # Resume with another rank count: allowed, and (CPU, one thread per rank) still the same run.
 timeout 300 mpirun -np 3 "$BBT" train --resume results/signalled/run.h5 >sig-resumed.log 2>&1
 check "resume after SIGUSR1 finishes" test $? -eq 0
