@@ -71,6 +71,16 @@ def per_gen(paths):
         with h5py.File(p, "r", swmr=True) as f:
             s.extend(f["/train/seconds_total"][1:])  # the first generation includes warm-up
     return np.array(s)
+def mpi_share(paths):
+    # Each rank's seconds inside MPI calls over its forward + MPI seconds, whole runs.
+    fw = cm = 0
+    for p in paths.split():
+        with h5py.File(p, "r", swmr=True) as f:
+            if "seconds_comm_ranks" not in f["train"]:
+                return None
+            fw = fw + f["/train/seconds_forward_ranks"][1:].sum(axis=0)
+            cm = cm + f["/train/seconds_comm_ranks"][1:].sum(axis=0)
+    return [round(float(c / (a + c)), 4) for a, c in zip(fw, cm)]
 s1, s2 = per_gen(sys.argv[1]), per_gen(sys.argv[2])
 # Generations per second over the whole run is a mean; the median ignores periodic stalls.
 print(json.dumps({"median_seconds_per_generation_np1": float(np.median(s1)),
@@ -79,5 +89,6 @@ print(json.dumps({"median_seconds_per_generation_np1": float(np.median(s1)),
                   "mean_seconds_per_generation_np2": float(s2.mean()),
                   "generations": [len(s1), len(s2)],
                   "speedup_np2_over_np1": float(np.median(s1) / np.median(s2)),
-                  "speedup_np2_over_np1_mean": float(s1.mean() / s2.mean())}))
+                  "speedup_np2_over_np1_mean": float(s1.mean() / s2.mean()),
+                  "mpi_share_of_time_per_rank_np2": mpi_share(sys.argv[2])}))
 PY
