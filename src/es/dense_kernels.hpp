@@ -11,9 +11,6 @@ struct KernelSet {
   const char* name;
   void (*gemm)(int m, int n, int k, const double* a, int lda, const double* b, int ldb, double* c, int ldc);
   double (*dot)(const double* x, const double* y, int len);
-  // For nc <= 8 columns z[c] (each starting at the reflector's first row):
-  // s = z[c][0] + v . z[c][1..len]; t = h s; z[c][0] -= t; z[c][1..] -= t v.
-  void (*reflect)(const double* v, int len, double h, double* const* z, int nc);
   // y += A v for the symmetric A (len x len, lower triangle, leading dimension ld), y zeroed.
   void (*symv_lower)(const double* a, std::ptrdiff_t ld, int len, const double* v, double* y);
   // Columns [j0, j1) of one tridiagonalisation step (see dense.cpp).
