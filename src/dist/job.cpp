@@ -72,11 +72,12 @@ std::vector<float> evaluate_share(Shared& s, const Eigen::MatrixXd& z, const cor
   const std::vector<float> local = s.evaluator.pair_logits(z, split, mine.begin, mine.end);
   const auto t1 = Clock::now();
   std::vector<float> all = gather(local, 0);
-  s.clock_forward += std::chrono::duration<double>(t1 - t0).count();
-  s.clock_comm += seconds_since(t1);
+  const double forward_s = std::chrono::duration<double>(t1 - t0).count(), gather_s = seconds_since(t1);
+  s.clock_forward += forward_s;
+  s.clock_comm += gather_s;
   if (timing) {
-    timing->forward += std::chrono::duration<double>(t1 - t0).count();
-    timing->comm += seconds_since(t1);
+    timing->forward += forward_s;
+    timing->comm += gather_s;
     const double k = static_cast<double>(s.evaluator.num_labels());
     const double z_bytes = 8.0 * static_cast<double>(z.size() + 3);  // header + size + payload
     timing->bytes_sent.assign(s.mpi.size(), 0.0);

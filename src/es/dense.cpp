@@ -15,13 +15,15 @@
 namespace bbt::es::dense {
 namespace {
 
-const KernelSet* best_kernels() {
+// The kernel sets this CPU can run, slowest first.
+std::vector<const KernelSet*> runnable_kernel_sets() {
+  std::vector<const KernelSet*> out{&kGenericKernels};
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return &kAvx512Kernels;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &kAvx2Kernels;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out.push_back(&kAvx2Kernels);
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) out.push_back(&kAvx512Kernels);
 #endif
-  return &kGenericKernels;
+  return out;
 }
 
 std::atomic<const KernelSet*> g_kernels{nullptr};
@@ -29,7 +31,7 @@ std::atomic<const KernelSet*> g_kernels{nullptr};
 const KernelSet& kernels() {
   const KernelSet* k = g_kernels.load(std::memory_order_acquire);
   if (!k) {
-    k = best_kernels();
+    k = runnable_kernel_sets().back();
     g_kernels.store(k, std::memory_order_release);
   }
   return *k;
@@ -118,25 +120,19 @@ void Scratch::give_back(std::vector<double> v) {
 std::string kernels_name() { return kernels().name; }
 
 std::vector<std::string> available_kernels() {
-  std::vector<std::string> out{"generic"};
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out.push_back("avx2");
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) out.push_back("avx512");
-#endif
+  std::vector<std::string> out;
+  for (const KernelSet* k : runnable_kernel_sets()) out.push_back(k->name);
   return out;
 }
 
 void use_kernels(const std::string& name) {
-  const auto names = available_kernels();
-  if (std::find(names.begin(), names.end(), name) == names.end())
-    throw UsageError("kernels: '" + name + "' is not available on this CPU");
-  const KernelSet* k = &kGenericKernels;
-#if defined(__x86_64__)
-  if (name == "avx2") k = &kAvx2Kernels;
-  if (name == "avx512") k = &kAvx512Kernels;
-#endif
-  g_kernels.store(k, std::memory_order_release);
+  for (const KernelSet* k : runnable_kernel_sets()) {
+    if (name == k->name) {
+      g_kernels.store(k, std::memory_order_release);
+      return;
+    }
+  }
+  throw UsageError("kernels: '" + name + "' is not available on this CPU");
 }
 
 void gemm(int m, int n, int k, const double* a, int lda, const double* b, int ldb, double* c, int ldc) {
@@ -248,7 +244,17 @@ void tridiagonalize(int n, double* a, int lda, double* d, double* e, double* h, 
   // `go` = latest step offered (n: stop), `claimed` = latest step whose second part someone took,
   // `done` = latest step whose second part the helper finished.
   std::atomic<int> go{-1}, claimed{-1}, done{-1};
-  int step_len = 0;
+  // Step i's two parts over the trailing matrix A(i+1:, i+1:), each into its own partial product.
+  auto first_part = [&](int i) {
+    const int len = n - i - 1;
+    std::fill(y1.begin(), y1.begin() + (len - 1), 0.0);
+    ks.sweep(a, ld, i + 1, len, 1, sweep_split(len), vcur.data(), w.data(), vnext.data(), y1.data());
+  };
+  auto second_part = [&](int i) {
+    const int len = n - i - 1;
+    std::fill(y2.begin(), y2.begin() + (len - 1), 0.0);
+    ks.sweep(a, ld, i + 1, len, sweep_split(len), len, vcur.data(), w.data(), vnext.data(), y2.data());
+  };
   auto claim = [&](int i) {
     int c = claimed.load(std::memory_order_acquire);
     while (c < i)
@@ -264,9 +270,7 @@ void tridiagonalize(int n, double* a, int lda, double* d, double* e, double* h, 
         if (i >= n) return;
         seen = i;
         if (!claim(i)) continue;
-        const int len = step_len;
-        std::fill(y2.begin(), y2.begin() + (len - 1), 0.0);
-        ks.sweep(a, ld, i + 1, len, sweep_split(len), len, vcur.data(), w.data(), vnext.data(), y2.data());
+        second_part(i);
         done.store(i, std::memory_order_release);
       }
     });
@@ -287,22 +291,13 @@ void tridiagonalize(int n, double* a, int lda, double* d, double* e, double* h, 
     const int nlen = len - 1;
     vnext[0] = 1;
     for (int r = 1; r < nlen; ++r) vnext[r] = c0[1 + r];
-    const int split = sweep_split(len);
-    std::fill(y1.begin(), y1.begin() + nlen, 0.0);
-    if (helper.joinable() && len >= kParallelMinLen) {
-      step_len = len;
-      go.store(i, std::memory_order_release);
-      ks.sweep(a, ld, b, len, 1, split, vcur.data(), w.data(), vnext.data(), y1.data());
-      if (claim(i)) {
-        std::fill(y2.begin(), y2.begin() + nlen, 0.0);
-        ks.sweep(a, ld, b, len, split, len, vcur.data(), w.data(), vnext.data(), y2.data());
-      } else {
-        wait_for(done, i);
-      }
+    const bool offered = helper.joinable() && len >= kParallelMinLen;
+    if (offered) go.store(i, std::memory_order_release);
+    first_part(i);
+    if (!offered || claim(i)) {
+      second_part(i);
     } else {
-      std::fill(y2.begin(), y2.begin() + nlen, 0.0);
-      ks.sweep(a, ld, b, len, 1, split, vcur.data(), w.data(), vnext.data(), y1.data());
-      ks.sweep(a, ld, b, len, split, len, vcur.data(), w.data(), vnext.data(), y2.data());
+      wait_for(done, i);
     }
     for (int r = 0; r < nlen; ++r) p[r] = h[b] * (y1[r] + y2[r]);
     std::swap(vcur, vnext);

@@ -213,16 +213,8 @@ class DivideAndConquer {
       dl[r] = d[live[r]];
       z2[r] = z[live[r]] * z[live[r]];
     }
-    // The loops below are over independent items (roots, rows, columns); `in_parallel` splits
-    // their range in two, which changes no result.
-    auto in_parallel = [&](int count, auto&& body) {
-      if (!parallel || count < 64) {
-        body(0, count);
-        return;
-      }
-      const int half = count / 2;
-      dense::run_two([&] { body(0, half); }, [&] { body(half, count); });
-    };
+    // The loops below are over independent items (roots, rows, columns).
+    auto in_parallel = [&](int count, auto&& body) { split_in_two(parallel, count, body); };
     in_parallel(k, [&](int c0, int c1) {
       std::vector<double> dd(k);
       for (int c = c0; c < c1; ++c)
@@ -306,18 +298,23 @@ class DivideAndConquer {
         std::fill(out + static_cast<std::ptrdiff_t>(c) * ldo, out + c * ldo + rows, 0.0);
       return;
     }
-    // Split the output columns between threads: each column's sums are the same either way.
-    const int parts = parallel && k >= 64 ? 2 : 1;
-    auto run = [&](int c0, int c1) {
+    // Output columns split between threads: each column's sums are the same either way.
+    split_in_two(parallel, k, [&](int c0, int c1) {
       dense::gemm(rows, c1 - c0, nu, a.data(), rows, b.data() + static_cast<std::ptrdiff_t>(c0) * nu, nu,
                   out + static_cast<std::ptrdiff_t>(c0) * ldo, ldo);
-    };
-    if (parts == 1) {
-      run(0, k);
-    } else {
-      const int half = k / 2;
-      dense::run_two([&] { run(0, half); }, [&] { run(half, k); });
+    });
+  }
+
+  // body(begin, end) over [0, count) of independent items: in two halves on two threads when
+  // `parallel` and the range is worth it, else at once; the result is the same.
+  template <class Body>
+  static void split_in_two(bool parallel, int count, const Body& body) {
+    if (!parallel || count < 64) {
+      body(0, count);
+      return;
     }
+    const int half = count / 2;
+    dense::run_two([&] { body(0, half); }, [&] { body(half, count); });
   }
 
   int threads_;
@@ -329,9 +326,13 @@ class DivideAndConquer {
 void symmetric_eigen(const Eigen::MatrixXd& a, SymmetricEigen& out, int threads, dense::Scratch* scratch) {
   const int n = static_cast<int>(a.rows());
   if (a.cols() != n) throw Error("symmetric_eigen: matrix is not square");
+  // Largest entry of the lower triangle (what is read), which must be finite.
+  double amax = 0;
   for (int j = 0; j < n; ++j)
-    for (int i = j; i < n; ++i)
+    for (int i = j; i < n; ++i) {
       if (!std::isfinite(a(i, j))) throw Error("cma: the covariance matrix holds a non-finite value");
+      amax = std::max(amax, std::abs(a(i, j)));
+    }
   out.values.resize(n);
   out.vectors.setZero(n, n);
   if (n == 0) return;
@@ -345,9 +346,6 @@ void symmetric_eigen(const Eigen::MatrixXd& a, SymmetricEigen& out, int threads,
   dense::Scratch& pool = scratch ? *scratch : local;
   // Scale by a power of two (exact) so the largest entry is in [0.5, 1): no overflow or underflow
   // in the Householder norms.
-  double amax = 0;
-  for (int j = 0; j < n; ++j)
-    for (int i = j; i < n; ++i) amax = std::max(amax, std::abs(a(i, j)));
   if (amax == 0) {
     out.vectors.setIdentity();
     out.values.setZero();
@@ -362,13 +360,8 @@ void symmetric_eigen(const Eigen::MatrixXd& a, SymmetricEigen& out, int threads,
     for (int i = j; i < n; ++i) packed[i + static_cast<std::size_t>(j) * n] = a(i, j) * down;
   Eigen::VectorXd d(n), e(n - 1), h(n - 1);
   dense::tridiagonalize(n, packed.data(), n, d.data(), e.data(), h.data(), threads);
-  // Scale T to norm ~1 so the secular equation cannot overflow.
+  // Scale T to norm ~1 so the secular equation cannot overflow (T != 0: it has A's Frobenius norm).
   const double scale = std::max(d.cwiseAbs().maxCoeff(), e.cwiseAbs().maxCoeff());
-  if (scale == 0) {
-    out.values.setZero();
-    out.vectors.setIdentity();
-    return;
-  }
   d /= scale;
   e /= scale;
   DivideAndConquer(threads, pool).solve(d.data(), e.data(), n, out.vectors.data(), n);

@@ -148,7 +148,7 @@ class Cma {
 
   CmaOptions options_;
   CmaParameters params_;
-  CmaState state_;  // pending_B/pending_D live in pending_ while in flight
+  CmaState state_;  // pending_B/pending_D live in work_ while a decomposition is pending
   Rng rng_;
   std::unique_ptr<EigenWork> work_;  // declared before pending_: outlives the task using it
   std::shared_future<void> pending_;
