@@ -34,8 +34,18 @@ torch::Tensor Projection::project(const torch::Tensor& z) const {
   if (!z.defined() || z.dim() != 2 || z.size(1) != d_)
     throw Error("projection: z must be [C, " + std::to_string(d_) + "]");
   torch::NoGradGuard no_grad;
-  const auto zz = z.to(a_.device(), a_.scalar_type());              // [C, d]
-  return torch::matmul(zz, a_.t()).view({z.size(0), n_, hidden_});  // [C, n, H]
+  const auto zz = z.to(a_.device(), a_.scalar_type());  // [C, d]
+  // One matrix-vector product per candidate, never one [C, d] x [d, n*H] product: BLAS rounds a
+  // row of a matrix product differently for different C (OpenBLAS's sgemm does, under every
+  // kernel set), so a candidate's prompt would depend on how many candidates share the call, and
+  // with it on the rank count. gemv's result depends on the vector alone (also for any thread
+  // count); reading A once per candidate costs little beside the forward passes.
+  auto out = torch::empty({z.size(0), n_ * hidden_}, a_.options());  // [C, n*H]
+  for (std::int64_t c = 0; c < z.size(0); ++c) {
+    torch::Tensor row = out[c];  // [n*H], a view into out
+    torch::mv_out(row, a_, zz[c]);
+  }
+  return out.view({z.size(0), n_, hidden_});  // [C, n, H]
 }
 
 }  // namespace bbt::model

@@ -18,6 +18,7 @@
 #include "bbt/model/roberta.hpp"
 #include "bbt/model/safetensors.hpp"
 #include "bbt/model/tiny_model.hpp"
+#include "tiny_fixture.hpp"
 
 namespace fs = std::filesystem;
 using bbt::model::MaskBatch;
@@ -30,33 +31,14 @@ constexpr std::int64_t kVocab = 1100;
 constexpr std::int64_t kHidden = 32;
 constexpr std::int64_t kPrompt = 4;  // placeholder ids 1000..1003
 
-std::string scratch() {
-  static const std::string dir = [] {
-    auto d = fs::temp_directory_path() / ("bbt_model_test_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d.string();
-  }();
-  return dir;
-}
+std::string scratch() { return bbt_test::scratch("bbt_model_test"); }
 
 // A vocabulary with the RoBERTa specials (ids 0..3 and <mask> last) and filler tokens.
-std::string vocab_dir() {
-  const std::string dir = scratch() + "/vocab";
-  if (fs::exists(dir + "/vocab.json")) return dir;
-  fs::create_directories(dir);
-  std::ofstream v(dir + "/vocab.json");
-  v << "{\"<s>\": 0, \"<pad>\": 1, \"</s>\": 2, \"<unk>\": 3";
-  for (std::int64_t i = 4; i < kVocab - 1; ++i) v << ", \"tok" << i << "\": " << i;
-  v << ", \"<mask>\": " << kVocab - 1 << "}\n";
-  std::ofstream(dir + "/merges.txt") << "#version: 0.2\n";
-  return dir;
-}
+std::string vocab_dir() { return bbt_test::write_vocab(scratch() + "/vocab", kVocab); }
 
 std::string tiny_model(const std::string& name, bool tied, std::int64_t layers = 2) {
-  const std::string dir = scratch() + "/" + name;
-  if (fs::exists(dir + "/model.safetensors")) return dir;
   bbt::model::TinyModelOptions o;
-  o.out_dir = dir;
+  o.out_dir = scratch() + "/" + name;
   o.layers = layers;
   o.hidden = kHidden;
   o.heads = 4;
@@ -66,8 +48,7 @@ std::string tiny_model(const std::string& name, bool tied, std::int64_t layers =
   o.vocab_from = vocab_dir();
   o.tie_decoder = tied;
   o.max_positions = 40;
-  bbt::model::write_tiny_model(o);
-  return dir;
+  return bbt_test::tiny_model(o);
 }
 
 // ---- The float64 reference: a direct transcription of Hugging Face's RobertaForMaskedLM. ----
@@ -437,6 +418,28 @@ TEST(Projection, StdAndProject) {
         max_diff(p[i].reshape({-1}), torch::mv(a.matrix().to(torch::kFloat64), z[i].to(torch::kFloat64))),
         1e-5);
   EXPECT_THROW(a.project(torch::zeros({3, 49})), bbt::Error);
+}
+
+// A candidate's prompt is the same bits whichever candidates share the call and whatever the
+// thread count: the job's rank-count independence rests on it (BLAS rounds a row of a matrix
+// product differently for different row counts, under every OpenBLAS kernel set).
+TEST(Projection, RowsIndependentOfCandidateCountAndThreads) {
+  using bbt::model::Projection;
+  using bbt::model::ProjectionKind;
+  Projection a(500, 10, 64, ProjectionKind::kNormal, 0.05, 11);  // A [640, 500]
+  torch::manual_seed(2);
+  const auto z = torch::randn({20, 500}, torch::kFloat64);
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  const auto all = a.project(z);  // [20, 10, 64]
+  for (int t : {1, 2}) {
+    at::set_num_threads(t);
+    for (std::int64_t count : {1, 2, 3, 7, 13, 20})
+      for (std::int64_t lo = 0; lo + count <= 20; lo += count)
+        EXPECT_TRUE(torch::equal(a.project(z.narrow(0, lo, count)), all.narrow(0, lo, count)))
+            << "candidates " << lo << ".." << lo + count - 1 << ", " << t << " thread(s)";
+  }
+  at::set_num_threads(threads);
 }
 
 TEST(MakeTinyModelCli, WritesALoadableModel) {

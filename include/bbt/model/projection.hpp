@@ -18,6 +18,8 @@ class Projection {
              torch::ScalarType dtype = torch::kFloat32);
 
   // z [C, d] (any float dtype, any device) -> prompts [C, n, H] on the projection's device and dtype.
+  // Row c of the result depends on z[c] alone, bit for bit (whatever C, and whatever the thread
+  // count on CPU): the rank-count independence of the job rests on it.
   torch::Tensor project(const torch::Tensor& z) const;
 
   const torch::Tensor& matrix() const { return a_; }  // [n*H, d]

@@ -1,0 +1,145 @@
+// bbt::core::Evaluator and the share split: the logits of a (candidate, example) pair are the
+// same bits whichever rank computes them, i.e. whatever the rank count, in both prompt modes.
+// `-np 1/2/3` giving the same run rests on it; the MPI tests check that end to end, this test at
+// its source, under every BLAS kernel set CTest forces (OPENBLAS_CORETYPE).
+#include "bbt/core/evaluator.hpp"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <Eigen/Core>
+#include <cstring>
+#include <vector>
+
+#include "bbt/common/rng.hpp"
+#include "bbt/dist/mpi.hpp"
+#include "bbt/model/projection.hpp"
+#include "bbt/model/roberta.hpp"
+#include "tiny_fixture.hpp"
+
+namespace {
+
+using bbt::core::EncodedSplit;
+using bbt::core::Evaluator;
+using bbt::model::PromptMode;
+
+constexpr std::int64_t kVocab = 1100, kHidden = 64, kPrompt = 5, kDim = 40, kChunk = 8;
+
+const bbt::model::Roberta& tiny() {
+  static const bbt::model::Roberta model = [] {
+    bbt::model::TinyModelOptions o;
+    o.out_dir = bbt_test::scratch("bbt_evaluator_test") + "/model";
+    o.layers = 2;
+    o.hidden = kHidden;
+    o.heads = 4;
+    o.intermediate = 128;
+    o.seed = 5;
+    o.init_std = 0.1;
+    o.vocab_from = bbt_test::write_vocab(bbt_test::scratch("bbt_evaluator_test") + "/vocab", kVocab);
+    bbt::model::LoadOptions lo;
+    lo.max_batch = kChunk;
+    return bbt::model::Roberta::load(bbt_test::tiny_model(o), lo);
+  }();
+  return model;
+}
+
+// n examples of 8..30 words: <s>, placeholders 1000.. (add mode), random words, <mask>, </s>.
+EncodedSplit examples(std::int64_t n, PromptMode mode, std::uint64_t seed) {
+  bbt::Rng rng(seed);
+  EncodedSplit s;
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::vector<std::int64_t> ids{0};
+    if (mode == PromptMode::kAdd)
+      for (std::int64_t p = 0; p < kPrompt; ++p) ids.push_back(1000 + p);
+    const auto words = 8 + static_cast<std::int64_t>(rng.uniform() * 22);
+    for (std::int64_t w = 0; w < words; ++w)
+      ids.push_back(4 + static_cast<std::int64_t>(rng.uniform() * 190));
+    s.mask_pos.push_back(static_cast<std::int64_t>(ids.size()));
+    ids.push_back(kVocab - 1);
+    ids.push_back(2);
+    s.ids.push_back(ids);
+    s.labels.push_back(i % 2);
+  }
+  return s;
+}
+
+Eigen::MatrixXd candidates(int count, std::uint64_t seed) {
+  bbt::Rng rng(seed);
+  Eigen::MatrixXd z(kDim, count);
+  for (Eigen::Index i = 0; i < z.size(); ++i) z.data()[i] = rng.normal();
+  return z;
+}
+
+Evaluator evaluator(PromptMode mode) {
+  const double sigma = 100 * tiny().word_embedding_std() / std::sqrt(double(kDim));
+  bbt::model::Projection a(kDim, kPrompt, kHidden, bbt::model::ProjectionKind::kNormal, sigma, 9);
+  return Evaluator(tiny(), std::move(a), {}, {10, 11, 12}, mode, kChunk);
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+class EvaluatorShares : public ::testing::TestWithParam<PromptMode> {};
+
+// Every rank count from 1 to 5 (more ranks than chunks included): the concatenated shares equal
+// the one-rank logits bit for bit, at 1 and at 2 threads per rank. (Between thread counts the bits
+// may differ: OpenBLAS's AVX2/AVX-512 sgemm rounds differently for different thread counts.)
+TEST_P(EvaluatorShares, RankCountDoesNotChangeABit) {
+  const PromptMode mode = GetParam();
+  const Evaluator ev = evaluator(mode);
+  const EncodedSplit split = examples(13, mode, 3);
+  const Eigen::MatrixXd z = candidates(7, 4);
+  const std::int64_t pairs = z.cols() * split.size();  // 91 pairs in 12 chunks
+  const int threads = at::get_num_threads();
+  for (int t : {1, 2}) {
+    at::set_num_threads(t);
+    const std::vector<float> whole = ev.pair_logits(z, split, 0, pairs);
+    ASSERT_EQ(whole.size(), static_cast<std::size_t>(pairs * ev.num_labels()));
+    for (int ranks = 2; ranks <= 5; ++ranks) {
+      std::vector<float> joined;
+      for (int r = 0; r < ranks; ++r) {
+        const bbt::dist::Range mine = bbt::dist::chunked_share(pairs, kChunk, r, ranks);
+        const std::vector<float> part = ev.pair_logits(z, split, mine.begin, mine.end);
+        joined.insert(joined.end(), part.begin(), part.end());
+      }
+      EXPECT_TRUE(same_bits(joined, whole)) << ranks << " ranks, " << t << " thread(s)";
+    }
+  }
+  at::set_num_threads(threads);
+}
+
+// The prompt does reach the logits (the test above would pass trivially otherwise).
+TEST_P(EvaluatorShares, CandidatesGiveDifferentLogits) {
+  const PromptMode mode = GetParam();
+  const Evaluator ev = evaluator(mode);
+  const EncodedSplit split = examples(4, mode, 3);
+  const std::vector<float> l = ev.pair_logits(candidates(2, 4), split, 0, 8);
+  const std::size_t half = l.size() / 2;
+  EXPECT_FALSE(std::equal(l.begin(), l.begin() + half, l.begin() + half));
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, EvaluatorShares, ::testing::Values(PromptMode::kAdd, PromptMode::kCat),
+                         [](const auto& info) { return info.param == PromptMode::kAdd ? "add" : "cat"; });
+
+TEST(ChunkedShare, WholeChunksCoverEveryPairOnce) {
+  for (std::int64_t total : {0, 1, 7, 8, 9, 91, 640}) {
+    for (int size = 1; size <= 6; ++size) {
+      std::int64_t next = 0;
+      for (int r = 0; r < size; ++r) {
+        const bbt::dist::Range m = bbt::dist::chunked_share(total, kChunk, r, size);
+        EXPECT_EQ(m.begin, next) << total << " pairs, rank " << r << " of " << size;
+        EXPECT_LE(m.begin, m.end);
+        // Every share starts on a chunk boundary, so chunks never depend on the rank count.
+        EXPECT_EQ(m.begin % kChunk, 0);
+        next = m.end;
+      }
+      EXPECT_EQ(next, total);
+    }
+  }
+  // Chunks are dealt evenly: 12 chunks over 5 ranks -> 2, 2, 3, 2, 3.
+  EXPECT_EQ(bbt::dist::chunked_share(91, kChunk, 0, 5).size(), 16);
+  EXPECT_EQ(bbt::dist::chunked_share(91, kChunk, 4, 5).size(), 19);
+}
+
+}  // namespace
