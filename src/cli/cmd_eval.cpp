@@ -1,14 +1,14 @@
 #include <iostream>
 
+#include "bbt/app/job.hpp"
+#include "bbt/cluster/mpi.hpp"
 #include "bbt/common/error.hpp"
-#include "bbt/dist/job.hpp"
-#include "bbt/dist/mpi.hpp"
 #include "commands.hpp"
 
 namespace bbt::cli {
 
 int cmd_eval(const Args& args) {
-  dist::EvalArgs e;
+  app::EvalArgs e;
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> std::string {
@@ -39,7 +39,7 @@ int cmd_eval(const Args& args) {
   if (e.run.empty()) throw UsageError(args[0] + ": option '--run' is required");
   if (e.split != "test" && e.split != "dev")
     throw UsageError(args[0] + ": invalid value '" + e.split + "' for --split: expected test | dev");
-  return dist::run_eval(e);
+  return app::run_eval(e);
 }
 
 }  // namespace bbt::cli

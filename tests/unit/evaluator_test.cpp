@@ -11,8 +11,8 @@
 #include <cstring>
 #include <vector>
 
+#include "bbt/cluster/mpi.hpp"
 #include "bbt/common/rng.hpp"
-#include "bbt/dist/mpi.hpp"
 #include "bbt/model/projection.hpp"
 #include "bbt/model/roberta.hpp"
 #include "tiny_fixture.hpp"
@@ -99,7 +99,7 @@ TEST_P(EvaluatorShares, RankCountDoesNotChangeABit) {
     for (int ranks = 2; ranks <= 5; ++ranks) {
       std::vector<float> joined;
       for (int r = 0; r < ranks; ++r) {
-        const bbt::dist::Range mine = bbt::dist::chunked_share(pairs, kChunk, r, ranks);
+        const bbt::cluster::Range mine = bbt::cluster::chunked_share(pairs, kChunk, r, ranks);
         const std::vector<float> part = ev.pair_logits(z, split, mine.begin, mine.end);
         joined.insert(joined.end(), part.begin(), part.end());
       }
@@ -127,7 +127,7 @@ TEST(ChunkedShare, WholeChunksCoverEveryPairOnce) {
     for (int size = 1; size <= 6; ++size) {
       std::int64_t next = 0;
       for (int r = 0; r < size; ++r) {
-        const bbt::dist::Range m = bbt::dist::chunked_share(total, kChunk, r, size);
+        const bbt::cluster::Range m = bbt::cluster::chunked_share(total, kChunk, r, size);
         EXPECT_EQ(m.begin, next) << total << " pairs, rank " << r << " of " << size;
         EXPECT_LE(m.begin, m.end);
         // Every share starts on a chunk boundary, so chunks never depend on the rank count.
@@ -138,8 +138,8 @@ TEST(ChunkedShare, WholeChunksCoverEveryPairOnce) {
     }
   }
   // Chunks are dealt evenly: 12 chunks over 5 ranks -> 2, 2, 3, 2, 3.
-  EXPECT_EQ(bbt::dist::chunked_share(91, kChunk, 0, 5).size(), 16);
-  EXPECT_EQ(bbt::dist::chunked_share(91, kChunk, 4, 5).size(), 19);
+  EXPECT_EQ(bbt::cluster::chunked_share(91, kChunk, 0, 5).size(), 16);
+  EXPECT_EQ(bbt::cluster::chunked_share(91, kChunk, 4, 5).size(), 19);
 }
 
 }  // namespace

@@ -1,11 +1,11 @@
-#include "bbt/dist/mpi.hpp"
+#include "bbt/cluster/mpi.hpp"
 
 #include <cstdlib>
 #include <iostream>
 
 #include "bbt/common/error.hpp"
 
-namespace bbt::dist {
+namespace bbt::cluster {
 
 void check(int rc, const char* call) {
   if (rc == MPI_SUCCESS) return;
@@ -133,4 +133,4 @@ Range chunked_share(std::int64_t total, std::int64_t chunk, int rank, int size) 
   return {std::min(total, c.begin * chunk), std::min(total, c.end * chunk)};
 }
 
-}  // namespace bbt::dist
+}  // namespace bbt::cluster

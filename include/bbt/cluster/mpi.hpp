@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace bbt::dist {
+namespace bbt::cluster {
 
 // MPI_Init/MPI_Finalize for the life of the object; errors are returned, not fatal.
 class MpiSession {
@@ -57,4 +57,4 @@ Range share(std::int64_t total, int rank, int size);
 // Shares of whole chunks of `chunk` items, so chunk boundaries never depend on the rank count.
 Range chunked_share(std::int64_t total, std::int64_t chunk, int rank, int size);
 
-}  // namespace bbt::dist
+}  // namespace bbt::cluster

@@ -1,0 +1,40 @@
+#pragma once
+// What every rank builds before a job: its model replica and evaluator, and the cluster over
+// the run's tokenized examples. Rank 0 also resolves the task and reads (or generates) the data.
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "bbt/cluster/cluster.hpp"
+#include "bbt/core/evaluator.hpp"
+#include "bbt/core/scorer.hpp"
+#include "bbt/core/task_data.hpp"
+#include "bbt/io/config.hpp"
+#include "bbt/model/roberta.hpp"
+#include "bbt/text/tokenizer.hpp"
+
+namespace bbt::app {
+
+// Rank 0's view of the task: its spec and the data as read, before it is broadcast.
+struct RootTask {
+  std::unique_ptr<text::Tokenizer> tokenizer;
+  core::TaskData data;
+};
+
+struct Replica {
+  int threads = 1;
+  model::LoadOptions load;
+  std::unique_ptr<model::Roberta> model;
+  core::TaskInfo task;  // label_ids on every rank; spec on rank 0
+  std::unique_ptr<core::Evaluator> evaluator;
+  std::unique_ptr<cluster::Cluster> cluster;
+  std::unique_ptr<RootTask> root;  // rank 0 only
+};
+
+// The loss and metric the run scores candidates with.
+core::Scorer make_scorer(const io::RunConfig& config, const core::TaskInfo& task);
+
+// Collective: builds this rank's replica from the validated configuration.
+std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const io::RunConfig& config);
+
+}  // namespace bbt::app

@@ -1,0 +1,147 @@
+#pragma once
+// The run file's schema and its one owner: every path, attribute and checkpoint slot of a run
+// file is named here and nowhere else. The loop writes through RunRecord; resume, `bbt eval`,
+// `bbt report` (and `--state`) read through the functions below; tools/plot_run.py reads the
+// names `bbt report --schema` prints (a test checks it uses no other).
+#include <Eigen/Core>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bbt/io/run_file.hpp"
+#include "bbt/methods/method.hpp"
+
+namespace bbt::app {
+
+namespace schema {
+// Root attributes.
+inline constexpr const char* kConfig = "config";
+inline constexpr const char* kNRanks = "n_ranks";
+inline constexpr const char* kTask = "task";
+inline constexpr const char* kMetric = "metric";
+inline constexpr const char* kSplitSeed = "split_seed";
+inline constexpr const char* kSeed = "seed";
+// Per-generation series.
+inline constexpr const char* kTrain = "/train";
+inline constexpr const char* kTrainGeneration = "/train/generation";
+inline constexpr const char* kTrainApiCalls = "/train/api_calls";
+inline constexpr const char* kTrainLoss = "/train/loss";
+inline constexpr const char* kTrainAccuracy = "/train/accuracy";
+inline constexpr const char* kTrainBestLoss = "/train/best_loss";
+inline constexpr const char* kTrainMeanLoss = "/train/mean_loss";
+inline constexpr const char* kTrainBestAccuracy = "/train/best_accuracy";
+inline constexpr const char* kTrainSecondsForward = "/train/seconds_forward";
+inline constexpr const char* kTrainSecondsComm = "/train/seconds_comm";
+inline constexpr const char* kTrainSecondsTotal = "/train/seconds_total";
+inline constexpr const char* kTrainBytesSent = "/train/bytes_sent";
+inline constexpr const char* kTrainBytesReceived = "/train/bytes_received";
+inline constexpr const char* kTrainSecondsForwardRanks = "/train/seconds_forward_ranks";
+inline constexpr const char* kTrainSecondsCommRanks = "/train/seconds_comm_ranks";
+// Dev selection.
+inline constexpr const char* kDev = "/dev";
+inline constexpr const char* kDevGeneration = "/dev/generation";
+inline constexpr const char* kDevApiCalls = "/dev/api_calls";
+inline constexpr const char* kDevLoss = "/dev/loss";
+inline constexpr const char* kDevMetric = "/dev/metric";
+inline constexpr const char* kBestZ = "/best/z";
+inline constexpr const char* kBestGeneration = "/best/generation";
+inline constexpr const char* kBestDevMetric = "/best/dev_metric";
+// Test pass.
+inline constexpr const char* kTestMetric = "/test/metric";
+inline constexpr const char* kTestLoss = "/test/loss";
+inline constexpr const char* kTestAccuracy = "/test/accuracy";
+inline constexpr const char* kTestNExamples = "/test/n_examples";
+inline constexpr const char* kTestInitialMetric = "/test/initial_metric";
+inline constexpr const char* kTestInitialLoss = "/test/initial_loss";
+// The run's end.
+inline constexpr const char* kRunFinished = "/run/finished";
+inline constexpr const char* kRunStopReason = "/run/stop_reason";
+inline constexpr const char* kRunSecondsTotal = "/run/seconds_total";
+// Checkpoints: two alternating slots; /checkpoint/latest names the last complete one.
+inline constexpr const char* kCheckpointLatest = "/checkpoint/latest";
+inline constexpr const char* kCheckpointGeneration = "/checkpoint/generation";
+// Every path above, with a short key, for tools outside C++ (`bbt report --schema`).
+std::vector<std::pair<std::string, std::string>> paths();
+// A method's own series (methods::SeriesSpec::name) -> its path.
+std::string train_series(const std::string& name);
+}  // namespace schema
+
+// Everything besides the method's state that a resumed run needs to continue exactly.
+struct Progress {
+  std::int64_t generation = 0, api_calls = 0, dev_rows = 0;
+  double best_dev = -std::numeric_limits<double>::infinity();
+  std::int64_t best_generation = -1;
+  Eigen::VectorXd best_z;
+  double elapsed = 0;  // seconds spent in generations, over all attempts
+  double initial_test = std::numeric_limits<double>::quiet_NaN();  // test metric of z = 0
+};
+
+// What the run file says about the run at its start (root attributes and /data).
+struct RunHeader {
+  std::string config_ini, command_line, model_path, task, metric, device, dtype;
+  std::int64_t n_ranks = 1, split_seed = 0, seed = 0, intrinsic_dim = 0, popsize = 0, threads_per_rank = 1;
+  std::int64_t n_train = 0, n_dev = 0, n_test = 0;
+  std::vector<std::int64_t> train_index, dev_index, train_labels, dev_labels, label_ids;
+  std::int64_t dropped_train = 0, dropped_test = 0;
+};
+
+// One generation's row: the loop's series and the method's own (methods::Step::own).
+struct GenerationRow {
+  std::int64_t generation = 0, api_calls = 0;
+  const methods::Step* step = nullptr;
+  double seconds_total = 0;
+};
+
+// A checkpoint as read back for resume.
+struct Checkpoint {
+  methods::StateArrays state;
+  Progress progress;
+  int slot = 0;
+  bool finished = false;
+  int file_ranks = 0;  // width of the per-rank series (the rank count the run started with)
+};
+
+// Rank 0's writer of one run file. Datasets are declared at creation (HDF5 SWMR allows no new
+// objects later): the method's series and state shapes come from the method.
+class RunRecord {
+ public:
+  static RunRecord create(const std::string& path, const RunHeader& header, const methods::Method& method);
+  // Reopens a run file at its checkpoint: series are cut back to the checkpoint's rows.
+  static RunRecord resume(const std::string& path, const Checkpoint& checkpoint,
+                          const methods::Method& method);
+
+  const std::string& path() const { return writer_.path(); }
+  void write_initial_test(double metric, double loss);
+  void append_generation(const GenerationRow& row);
+  void append_dev(std::int64_t generation, std::int64_t api_calls, double loss, double metric);
+  void write_best(const Eigen::VectorXd& z, std::int64_t generation, double dev_metric);
+  void write_best(const Eigen::VectorXd& z, std::int64_t generation);  // no dev metric (never ran)
+  // Writes the other slot, then names it the latest (a kill in between leaves the older valid).
+  void write_checkpoint(const methods::Method& method, const Progress& progress);
+  void write_test(double metric, double loss, double accuracy, std::int64_t n_examples);
+  void finish(bool budget_spent, double seconds);
+  void flush() { writer_.flush(); }
+  void close() { writer_.close(); }
+
+ private:
+  RunRecord(io::RunFileWriter writer, std::vector<methods::SeriesSpec> own, std::size_t ranks, int slot);
+
+  io::RunFileWriter writer_;
+  std::vector<methods::SeriesSpec> own_;
+  std::size_t ranks_;  // width of the per-rank series
+  int slot_;           // the slot written last
+};
+
+// Readers (also of a file a job is writing, or one a killed job left).
+std::string read_config_text(const std::string& path);
+// The checkpoint a resume continues from, or finished = true.
+Checkpoint read_checkpoint(const std::string& path, const std::string& state_group);
+// The kept prompt (/best/z); an error naming the file when no dev evaluation wrote it yet.
+std::vector<double> read_kept_prompt(const std::string& path);
+// "none" (no file), "partial" (no usable checkpoint), "checkpoint" or "finished": what a job
+// script does with a run file.
+std::string run_state(const std::string& path);
+
+}  // namespace bbt::app

@@ -1,0 +1,76 @@
+#pragma once
+// The cluster as rank 0 sees it: `evaluate(split, z)` returns the verbalizer logits of every
+// (candidate, example) pair, computed by all ranks, each on an equal share of whole chunks; the
+// other ranks `serve()` until rank 0 says stop. The transport (command headers, broadcasts,
+// gathers) never shows to callers.
+#include <Eigen/Core>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "bbt/cluster/mpi.hpp"
+#include "bbt/core/evaluator.hpp"
+
+namespace bbt::cluster {
+
+enum class Split { kTrain, kDev, kTest };
+
+// The tokenized examples every rank holds (rank 0 reads them and broadcasts).
+struct Splits {
+  core::EncodedSplit train, dev, test;
+  const core::EncodedSplit& operator[](Split s) const {
+    return s == Split::kTrain ? train : s == Split::kDev ? dev : test;
+  }
+};
+
+// What one evaluation cost, as rank 0 records it. Bytes are the logical payload (z's out,
+// logits back) per rank; the clocks are each rank's forward and in-MPI seconds since its last
+// report, reported after every training evaluation ([forward, comm] per rank).
+struct EvalCosts {
+  double forward = 0, comm = 0;  // rank 0's own forward and gather seconds
+  std::vector<double> bytes_sent, bytes_received;
+  std::vector<double> rank_forward, rank_comm;
+};
+
+// Test-only hooks on the serving ranks; production jobs leave them empty.
+struct ServeHooks {
+  std::function<void(int rank, Split split)> after_evaluate;
+};
+
+class Cluster {
+ public:
+  // Collective: broadcasts rank 0's splits to every rank. dim: rows of every z matrix.
+  Cluster(MpiSession& mpi, core::Evaluator& evaluator, Splits splits, int dim);
+
+  bool is_root() const { return mpi_.rank() == 0; }
+  int size() const { return mpi_.size(); }
+  const core::EncodedSplit& split(Split s) const { return splits_[s]; }
+  const core::Evaluator& evaluator() const { return evaluator_; }
+
+  // Rank 0: logits [z.cols() x split size x K] row-major (candidate-major), float32.
+  std::vector<float> evaluate(Split split, const Eigen::MatrixXd& z, EvalCosts* costs = nullptr);
+  // Rank 0: whether any rank received a stop signal (SIGTERM, SIGUSR1) since the job began.
+  bool stop_requested();
+  // Rank 0: tells the serving ranks to return `code` from serve().
+  void finish(int code);
+  // Ranks other than 0: serve rank 0's requests until finish(); returns its code.
+  int serve(const ServeHooks& hooks = {});
+
+ private:
+  std::vector<float> evaluate_share(Split split, const Eigen::MatrixXd& z, EvalCosts* costs);
+  std::vector<double> report_clocks();
+
+  MpiSession& mpi_;
+  core::Evaluator& evaluator_;
+  Splits splits_;
+  int dim_;
+  // This rank's seconds in forward passes and inside MPI calls since it last reported them.
+  double clock_forward_ = 0, clock_comm_ = 0;
+};
+
+// SIGTERM and SIGUSR1 set a flag the cluster's stop check reads (a signal handler can only set a
+// flag); install once per process, before the job starts.
+void install_stop_signals();
+bool stop_signal_received();
+
+}  // namespace bbt::cluster

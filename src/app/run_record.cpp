@@ -1,0 +1,346 @@
+#include "bbt/app/run_record.hpp"
+
+#include <cmath>
+#include <ctime>
+#include <fstream>
+
+#include "bbt/common/error.hpp"
+#include "bbt/common/version.hpp"
+
+namespace bbt::app {
+namespace {
+
+constexpr const char* kSlots[2] = {"/checkpoint/slot0", "/checkpoint/slot1"};
+constexpr const char* kSlotInts[] = {"generation", "api_calls", "dev_rows", "best_generation"};
+
+std::string iso_time() {
+  const std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return buf;
+}
+
+std::string slot_path(int slot, const std::string& name) { return std::string(kSlots[slot]) + "/" + name; }
+
+io::RunFileLayout& add_header(io::RunFileLayout& layout, const RunHeader& h) {
+  return layout.int_attr("format_version", 1)
+      .string_attr(schema::kConfig, h.config_ini)
+      .string_attr("command_line", h.command_line)
+      .int_attr(schema::kNRanks, h.n_ranks)
+      .string_attr("started_at", iso_time())
+      .string_attr("model_path", h.model_path)
+      .string_attr("git_describe", bbt::git_describe())
+      .string_attr("bbt_version", bbt::version())
+      .string_attr(schema::kTask, h.task)
+      .string_attr(schema::kMetric, h.metric)
+      .int_attr(schema::kSplitSeed, h.split_seed)
+      .int_attr(schema::kSeed, h.seed)
+      .int_attr("intrinsic_dim", h.intrinsic_dim)
+      .int_attr("popsize", h.popsize)
+      .int_attr("n_train", h.n_train)
+      .int_attr("n_dev", h.n_dev)
+      .int_attr("n_test", h.n_test)
+      .string_attr("device", h.device)
+      .string_attr("dtype", h.dtype)
+      .int_attr("threads_per_rank", h.threads_per_rank);
+}
+
+void add_series(io::RunFileLayout& layout, const RunHeader& h, const methods::Method& method) {
+  using io::DType;
+  const std::size_t lambda = static_cast<std::size_t>(method.candidates_per_step());
+  const std::size_t ranks = static_cast<std::size_t>(h.n_ranks);
+  layout.add_series(schema::kTrainGeneration, DType::kInt64)
+      .add_series(schema::kTrainApiCalls, DType::kInt64)
+      .add_series(schema::kTrainLoss, DType::kFloat64, {lambda})
+      .add_series(schema::kTrainAccuracy, DType::kFloat64, {lambda})
+      .add_series(schema::kTrainBestLoss, DType::kFloat64)
+      .add_series(schema::kTrainMeanLoss, DType::kFloat64)
+      .add_series(schema::kTrainBestAccuracy, DType::kFloat64)
+      .add_series(schema::kTrainSecondsForward, DType::kFloat64)
+      .add_series(schema::kTrainSecondsComm, DType::kFloat64)
+      .add_series(schema::kTrainSecondsTotal, DType::kFloat64)
+      .add_series(schema::kTrainBytesSent, DType::kFloat64, {ranks})
+      .add_series(schema::kTrainBytesReceived, DType::kFloat64, {ranks})
+      .add_series(schema::kTrainSecondsForwardRanks, DType::kFloat64, {ranks})
+      .add_series(schema::kTrainSecondsCommRanks, DType::kFloat64, {ranks})
+      .add_series(schema::kDevGeneration, DType::kInt64)
+      .add_series(schema::kDevApiCalls, DType::kInt64)
+      .add_series(schema::kDevLoss, DType::kFloat64)
+      .add_series(schema::kDevMetric, DType::kFloat64);
+  for (const auto& s : method.series()) {
+    std::vector<std::size_t> row;
+    if (s.width > 0) row.push_back(s.width);
+    layout.add_series(schema::train_series(s.name), s.integer ? DType::kInt64 : DType::kFloat64, row);
+  }
+}
+
+void add_fixed(io::RunFileLayout& layout, const RunHeader& h, const methods::Method& method) {
+  using io::DType;
+  const std::size_t d = static_cast<std::size_t>(method.prompt_dim());
+  layout.add_fixed(schema::kBestZ, DType::kFloat64, {d})
+      .add_fixed(schema::kBestGeneration, DType::kInt64)
+      .add_fixed(schema::kBestDevMetric, DType::kFloat64)
+      .add_fixed(schema::kTestMetric, DType::kFloat64)
+      .add_fixed(schema::kTestLoss, DType::kFloat64)
+      .add_fixed(schema::kTestAccuracy, DType::kFloat64)
+      .add_fixed(schema::kTestNExamples, DType::kInt64)
+      .add_fixed(schema::kTestInitialMetric, DType::kFloat64)
+      .add_fixed(schema::kTestInitialLoss, DType::kFloat64)
+      .add_fixed("/data/train_index", DType::kInt64, {h.train_index.size()})
+      .add_fixed("/data/dev_index", DType::kInt64, {h.dev_index.size()})
+      .add_fixed("/data/train_labels", DType::kInt64, {h.train_labels.size()})
+      .add_fixed("/data/dev_labels", DType::kInt64, {h.dev_labels.size()})
+      .add_fixed("/data/dropped_train_rows", DType::kInt64)
+      .add_fixed("/data/dropped_test_rows", DType::kInt64)
+      .add_fixed("/data/label_ids", DType::kInt64, {h.label_ids.size()})
+      .add_fixed(schema::kRunFinished, DType::kInt64)
+      .add_fixed(schema::kRunStopReason, DType::kInt64)
+      .add_fixed(schema::kRunSecondsTotal, DType::kFloat64);
+  const std::string group = method.state_group();
+  for (int slot : {0, 1}) {
+    for (const auto& [name, m] : method.state())
+      layout.add_fixed(slot_path(slot, group + "/" + name), DType::kFloat64,
+                       {static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols())});
+    for (const char* name : kSlotInts) layout.add_fixed(slot_path(slot, name), DType::kInt64);
+    layout.add_fixed(slot_path(slot, "best_dev_metric"), DType::kFloat64);
+    layout.add_fixed(slot_path(slot, "elapsed_seconds"), DType::kFloat64);
+    layout.add_fixed(slot_path(slot, "best_z"), DType::kFloat64, {d});
+  }
+  layout.add_fixed(schema::kCheckpointLatest, DType::kInt64);
+  layout.add_fixed(schema::kCheckpointGeneration, DType::kInt64);
+}
+
+// `values` resized to `n` (zeros added, or cut): per-rank series keep the width of the run's
+// first attempt, whatever rank count a resume uses.
+std::vector<double> ranks_wide(std::vector<double> values, std::size_t n) {
+  values.resize(n, 0.0);
+  return values;
+}
+
+}  // namespace
+
+namespace schema {
+
+std::vector<std::pair<std::string, std::string>> paths() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const char* p : {kTrainGeneration,
+                        kTrainApiCalls,
+                        kTrainLoss,
+                        kTrainAccuracy,
+                        kTrainBestLoss,
+                        kTrainMeanLoss,
+                        kTrainBestAccuracy,
+                        kTrainSecondsForward,
+                        kTrainSecondsComm,
+                        kTrainSecondsTotal,
+                        kTrainBytesSent,
+                        kTrainBytesReceived,
+                        kTrainSecondsForwardRanks,
+                        kTrainSecondsCommRanks,
+                        kDevGeneration,
+                        kDevApiCalls,
+                        kDevLoss,
+                        kDevMetric,
+                        kBestZ,
+                        kBestGeneration,
+                        kBestDevMetric,
+                        kTestMetric,
+                        kTestLoss,
+                        kTestAccuracy,
+                        kTestNExamples,
+                        kTestInitialMetric,
+                        kTestInitialLoss,
+                        kRunFinished,
+                        kRunStopReason,
+                        kRunSecondsTotal,
+                        kCheckpointLatest,
+                        kCheckpointGeneration}) {
+    std::string key = std::string(p + 1);
+    for (char& c : key)
+      if (c == '/') c = '_';
+    out.emplace_back(key, p);
+  }
+  for (const char* a : {kConfig, kNRanks, kTask, kMetric, kSplitSeed, kSeed})
+    out.emplace_back("attr_" + std::string(a), a);
+  return out;
+}
+
+std::string train_series(const std::string& name) { return std::string(kTrain) + "/" + name; }
+
+}  // namespace schema
+
+RunRecord::RunRecord(io::RunFileWriter writer, std::vector<methods::SeriesSpec> own, std::size_t ranks,
+                     int slot)
+    : writer_(std::move(writer)), own_(std::move(own)), ranks_(ranks), slot_(slot) {}
+
+RunRecord RunRecord::create(const std::string& path, const RunHeader& h, const methods::Method& method) {
+  io::RunFileLayout layout;
+  add_header(layout, h);
+  add_series(layout, h, method);
+  add_fixed(layout, h, method);
+  io::RunFileWriter w = io::RunFileWriter::create(path, layout);
+  w.write("/data/train_index", h.train_index);
+  w.write("/data/dev_index", h.dev_index);
+  w.write("/data/train_labels", h.train_labels);
+  w.write("/data/dev_labels", h.dev_labels);
+  w.write("/data/dropped_train_rows", h.dropped_train);
+  w.write("/data/dropped_test_rows", h.dropped_test);
+  w.write("/data/label_ids", h.label_ids);
+  w.write(schema::kRunFinished, std::int64_t{0});
+  w.flush();
+  return RunRecord(std::move(w), method.series(), static_cast<std::size_t>(h.n_ranks), 0);
+}
+
+RunRecord RunRecord::resume(const std::string& path, const Checkpoint& c, const methods::Method& method) {
+  io::RunFileWriter w = io::RunFileWriter::open_for_resume(
+      path, {{schema::kTrain, c.progress.generation}, {schema::kDev, c.progress.dev_rows}});
+  return RunRecord(std::move(w), method.series(), static_cast<std::size_t>(c.file_ranks), c.slot);
+}
+
+void RunRecord::write_initial_test(double metric, double loss) {
+  writer_.write(schema::kTestInitialMetric, metric);
+  writer_.write(schema::kTestInitialLoss, loss);
+  writer_.flush();
+}
+
+void RunRecord::append_generation(const GenerationRow& row) {
+  const methods::Step& s = *row.step;
+  double mean = 0;
+  for (double l : s.losses) mean += l;
+  mean /= static_cast<double>(s.losses.size());
+  writer_.append(schema::kTrainGeneration, row.generation);
+  writer_.append(schema::kTrainApiCalls, row.api_calls);
+  writer_.append(schema::kTrainLoss, s.losses);
+  writer_.append(schema::kTrainAccuracy, s.accuracies);
+  writer_.append(schema::kTrainBestLoss, s.losses[s.best]);
+  writer_.append(schema::kTrainMeanLoss, mean);
+  writer_.append(schema::kTrainBestAccuracy, *std::max_element(s.accuracies.begin(), s.accuracies.end()));
+  writer_.append(schema::kTrainSecondsForward, s.costs.forward);
+  writer_.append(schema::kTrainSecondsComm, s.costs.comm);
+  writer_.append(schema::kTrainSecondsTotal, row.seconds_total);
+  writer_.append(schema::kTrainBytesSent, ranks_wide(s.costs.bytes_sent, ranks_));
+  writer_.append(schema::kTrainBytesReceived, ranks_wide(s.costs.bytes_received, ranks_));
+  if (writer_.has_series(
+          schema::kTrainSecondsCommRanks)) {  // run files written before these existed lack them
+    writer_.append(schema::kTrainSecondsForwardRanks, ranks_wide(s.costs.rank_forward, ranks_));
+    writer_.append(schema::kTrainSecondsCommRanks, ranks_wide(s.costs.rank_comm, ranks_));
+  }
+  for (std::size_t i = 0; i < own_.size(); ++i) {
+    const std::string path = schema::train_series(own_[i].name);
+    if (own_[i].integer) {
+      std::vector<std::int64_t> v(s.own.at(i).begin(), s.own.at(i).end());
+      writer_.append(path, v);
+    } else {
+      writer_.append(path, s.own.at(i));
+    }
+  }
+}
+
+void RunRecord::append_dev(std::int64_t generation, std::int64_t api_calls, double loss, double metric) {
+  writer_.append(schema::kDevGeneration, generation);
+  writer_.append(schema::kDevApiCalls, api_calls);
+  writer_.append(schema::kDevLoss, loss);
+  writer_.append(schema::kDevMetric, metric);
+}
+
+void RunRecord::write_best(const Eigen::VectorXd& z, std::int64_t generation, double dev_metric) {
+  write_best(z, generation);
+  writer_.write(schema::kBestDevMetric, dev_metric);
+}
+
+void RunRecord::write_best(const Eigen::VectorXd& z, std::int64_t generation) {
+  writer_.write(schema::kBestZ, z.data(), static_cast<std::size_t>(z.size()));
+  writer_.write(schema::kBestGeneration, generation);
+}
+
+void RunRecord::write_checkpoint(const methods::Method& method, const Progress& p) {
+  slot_ = 1 - slot_;
+  const std::string group = method.state_group();
+  for (const auto& [name, m] : method.state()) {
+    // Column-major Eigen -> row-major dataset.
+    const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rm = m;
+    writer_.write(slot_path(slot_, group + "/" + name), rm.data(), static_cast<std::size_t>(rm.size()));
+  }
+  writer_.write(slot_path(slot_, "generation"), p.generation);
+  writer_.write(slot_path(slot_, "api_calls"), p.api_calls);
+  writer_.write(slot_path(slot_, "dev_rows"), p.dev_rows);
+  writer_.write(slot_path(slot_, "best_generation"), p.best_generation);
+  writer_.write(slot_path(slot_, "best_dev_metric"), p.best_dev);
+  writer_.write(slot_path(slot_, "elapsed_seconds"), p.elapsed);
+  writer_.write(slot_path(slot_, "best_z"), p.best_z.data(), static_cast<std::size_t>(p.best_z.size()));
+  writer_.flush();  // the slot is complete on disk before it is named the latest
+  writer_.write(schema::kCheckpointLatest, static_cast<std::int64_t>(slot_));
+  writer_.write(schema::kCheckpointGeneration, p.generation);
+  writer_.flush();
+}
+
+void RunRecord::write_test(double metric, double loss, double accuracy, std::int64_t n_examples) {
+  writer_.write(schema::kTestMetric, metric);
+  writer_.write(schema::kTestLoss, loss);
+  writer_.write(schema::kTestAccuracy, accuracy);
+  writer_.write(schema::kTestNExamples, n_examples);
+}
+
+void RunRecord::finish(bool budget_spent, double seconds) {
+  writer_.write(schema::kRunFinished, std::int64_t{1});
+  writer_.write(schema::kRunStopReason, static_cast<std::int64_t>(budget_spent ? 0 : 1));
+  writer_.write(schema::kRunSecondsTotal, seconds);
+  writer_.close();
+}
+
+std::string read_config_text(const std::string& path) {
+  return io::RunFileReader(path).string_attribute(schema::kConfig);
+}
+
+Checkpoint read_checkpoint(const std::string& path, const std::string& state_group) {
+  io::RunFileReader r(path);
+  Checkpoint out;
+  out.file_ranks = static_cast<int>(r.int_attribute(schema::kNRanks));
+  if (r.exists(schema::kRunFinished) && r.read_int64_scalar(schema::kRunFinished) == 1) {
+    out.finished = true;
+    return out;
+  }
+  const std::int64_t slot = r.read_int64_scalar(schema::kCheckpointLatest);
+  if (slot != 0 && slot != 1) throw Error(path + ": no checkpoint to resume from (/checkpoint/latest unset)");
+  out.slot = static_cast<int>(slot);
+  const std::string prefix = slot_path(out.slot, state_group + "/");
+  for (const auto& name : r.datasets()) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    const io::Array<double> a = r.read_double(name);
+    const Eigen::Index rows = a.shape.size() > 0 ? static_cast<Eigen::Index>(a.shape[0]) : 1;
+    const Eigen::Index cols = a.shape.size() > 1 ? static_cast<Eigen::Index>(a.shape[1]) : 1;
+    Eigen::MatrixXd m =
+        Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+            a.values.data(), rows, cols);
+    out.state.emplace_back(name.substr(prefix.size()), std::move(m));
+  }
+  Progress& p = out.progress;
+  p.generation = r.read_int64_scalar(slot_path(out.slot, "generation"));
+  p.api_calls = r.read_int64_scalar(slot_path(out.slot, "api_calls"));
+  p.dev_rows = r.read_int64_scalar(slot_path(out.slot, "dev_rows"));
+  p.best_generation = r.read_int64_scalar(slot_path(out.slot, "best_generation"));
+  p.best_dev = r.read_double_scalar(slot_path(out.slot, "best_dev_metric"));
+  p.elapsed = r.read_double_scalar(slot_path(out.slot, "elapsed_seconds"));
+  if (r.exists(schema::kTestInitialMetric)) p.initial_test = r.read_double_scalar(schema::kTestInitialMetric);
+  const io::Array<double> z = r.read_double(slot_path(out.slot, "best_z"));
+  p.best_z = Eigen::Map<const Eigen::VectorXd>(z.values.data(), static_cast<Eigen::Index>(z.values.size()));
+  return out;
+}
+
+std::vector<double> read_kept_prompt(const std::string& path) {
+  std::vector<double> z = io::RunFileReader(path).read_double(schema::kBestZ).values;
+  for (double v : z)
+    if (std::isnan(v)) throw Error(path + ": /best/z is not written yet (no dev evaluation so far)");
+  return z;
+}
+
+std::string run_state(const std::string& path) {
+  if (!std::ifstream(path).good()) return "none";
+  const io::RunFileReader r(path);
+  if (r.exists(schema::kRunFinished) && r.read_int64_scalar(schema::kRunFinished) == 1) return "finished";
+  if (!r.exists(schema::kCheckpointLatest)) return "partial";
+  const std::int64_t slot = r.read_int64_scalar(schema::kCheckpointLatest);
+  return slot == 0 || slot == 1 ? "checkpoint" : "partial";
+}
+
+}  // namespace bbt::app

@@ -1,0 +1,326 @@
+// The training loop, written once for every method: steps, dev selection, checkpoints, signals,
+// progress lines, the test pass and the run record. What a step does is the method's.
+#include <Eigen/Core>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <limits>
+#include <memory>
+#include <sstream>
+
+#include "bbt/app/job.hpp"
+#include "bbt/app/replica.hpp"
+#include "bbt/app/run_record.hpp"
+#include "bbt/common/error.hpp"
+#include "bbt/common/version.hpp"
+#include "bbt/core/scorer.hpp"
+#include "bbt/es/cma.hpp"
+#include "bbt/methods/bbt.hpp"
+#include "bbt/model/blas.hpp"
+
+namespace bbt::app {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using cluster::Split;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string timestamp() {
+  const std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::gmtime(&now));
+  return buf;
+}
+
+std::string format_duration(double s) {
+  std::ostringstream o;
+  if (!std::isfinite(s)) return "?";
+  const long t = static_cast<long>(s);
+  if (t >= 3600)
+    o << t / 3600 << "h" << std::setw(2) << std::setfill('0') << (t % 3600) / 60 << "m";
+  else if (t >= 60)
+    o << t / 60 << "m" << std::setw(2) << std::setfill('0') << t % 60 << "s";
+  else
+    o << t << "s";
+  return o.str();
+}
+
+std::unique_ptr<methods::Method> make_method(const io::RunConfig& cfg, int threads) {
+  es::CmaOptions o;
+  o.dim = cfg.prompt.intrinsic_dim;
+  o.popsize = cfg.cma.popsize;
+  o.sigma0 = cfg.cma.sigma0;
+  o.x0 = Eigen::VectorXd::Zero(o.dim);
+  o.seed = static_cast<std::uint64_t>(cfg.cma.seed);
+  if (cfg.cma.bound > 0) {
+    o.lower = -cfg.cma.bound;
+    o.upper = cfg.cma.bound;
+  }
+  o.covariance = es::parse_covariance(cfg.cma.covariance);
+  o.threads = threads;  // the rank's share of the cores (the bits do not depend on it)
+  // The budget is counted in API calls by the loop; CMA-ES's own stop criteria stay on.
+  return std::make_unique<methods::Bbt>(o);
+}
+
+// Rank 0's run: everything the loop reads and writes.
+struct Run {
+  const io::RunConfig& cfg;
+  Replica& replica;
+  cluster::Cluster& cluster;
+  methods::Method& method;
+  core::Scorer scorer;
+  RunRecord record;
+  Progress progress;
+  bool resumed = false;
+  std::ostream& log = std::cout;
+};
+
+// A new run's file path under output.dir (refusing an existing one).
+std::string new_run_path(io::RunConfig& cfg) {
+  if (cfg.output.run_name.empty())
+    cfg.output.run_name = cfg.task.name + "-" + std::to_string(cfg.task.split_seed) + "-" + timestamp();
+  const fs::path dir = fs::path(cfg.output.dir) / cfg.output.run_name;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error("cannot create run directory '" + dir.string() + "': " + ec.message());
+  const std::string path = (dir / "run.h5").string();
+  if (fs::exists(path))
+    throw UsageError("run file '" + path + "' exists; continue it with bbt train --resume " + path +
+                     " or choose another output.run_name");
+  return path;
+}
+
+RunHeader make_header(const io::RunConfig& cfg, const Replica& r, const std::string& command_line,
+                      int ranks) {
+  const core::TaskData& data = r.root->data;
+  const cluster::Cluster& c = *r.cluster;
+  RunHeader h;
+  h.config_ini = cfg.to_ini();
+  h.command_line = command_line;
+  h.n_ranks = ranks;
+  h.model_path = cfg.model.path;
+  h.task = cfg.task.name;
+  h.metric = data::metric_name(r.task.spec.metric);
+  h.split_seed = cfg.task.split_seed;
+  h.seed = cfg.cma.seed;
+  h.intrinsic_dim = cfg.prompt.intrinsic_dim;
+  h.popsize = cfg.cma.popsize;
+  h.n_train = c.split(Split::kTrain).size();
+  h.n_dev = c.split(Split::kDev).size();
+  h.n_test = c.split(Split::kTest).size();
+  h.device = r.load.device.str();
+  h.dtype = std::string(c10::toString(r.load.dtype));
+  h.threads_per_rank = r.threads;
+  h.train_index = data.train_index;
+  h.dev_index = data.dev_index;
+  h.train_labels = c.split(Split::kTrain).labels;
+  h.dev_labels = c.split(Split::kDev).labels;
+  for (const auto& [reason, count] : data.dropped)
+    (reason.rfind("train", 0) == 0 ? h.dropped_train : h.dropped_test) += count;
+  h.label_ids = r.task.label_ids;
+  return h;
+}
+
+void log_start(const Run& run) {
+  const Replica& r = run.replica;
+  const model::BlasInfo blas = model::blas_info();
+  const auto& mc = r.model->config();
+  run.log << "bbt " << bbt::version() << ": " << run.cluster.size() << " rank(s), " << r.threads
+          << " thread(s) per rank, " << r.load.device.str() << " " << c10::toString(r.load.dtype) << ", BLAS "
+          << blas.library << (blas.core.empty() ? "" : " (" + blas.core + ")") << "\n"
+          << (blas.advice.empty() || !r.load.device.is_cpu() ? "" : "bbt: warning: " + blas.advice + "\n")
+          << "model " << run.cfg.model.path << ": " << mc.num_hidden_layers << " layers, hidden "
+          << mc.hidden_size << "\n"
+          << (r.root->data.summary.empty() ? "" : r.root->data.summary + "\n") << "run file "
+          << run.record.path()
+          << (run.resumed ? " (resumed at generation " + std::to_string(run.progress.generation) + ")" : "")
+          << "\n"
+          << "configuration:\n"
+          << run.cfg.to_ini() << std::flush;
+}
+
+// z = 0 on test first, so every run file shows what tuning gained.
+void initial_test(Run& run) {
+  const auto logits = run.cluster.evaluate(Split::kTest, Eigen::MatrixXd::Zero(run.method.prompt_dim(), 1));
+  const core::Scores zero = run.scorer.score(logits, 0, run.cluster.split(Split::kTest));
+  run.progress.initial_test = zero.metric;
+  run.record.write_initial_test(zero.metric, zero.loss);
+  run.log << "initial prompt (z = 0): test " << data::metric_name(run.replica.task.spec.metric) << " "
+          << zero.metric << ", loss " << zero.loss << std::endl;
+}
+
+// Dev selection on the step's best candidate; strictly better keeps it. Returns the dev metric.
+double select_on_dev(Run& run, const Eigen::VectorXd& candidate, std::int64_t gen_index) {
+  Progress& p = run.progress;
+  const auto logits = run.cluster.evaluate(Split::kDev, candidate);
+  const core::Scores dv = run.scorer.score(logits, 0, run.cluster.split(Split::kDev));
+  run.record.append_dev(gen_index, p.api_calls, dv.loss, dv.metric);
+  p.dev_rows += 1;
+  if (dv.metric > p.best_dev) {
+    p.best_dev = dv.metric;
+    p.best_generation = gen_index;
+    p.best_z = candidate;
+    run.record.write_best(p.best_z, p.best_generation, p.best_dev);
+  }
+  return dv.metric;
+}
+
+void log_progress(const Run& run, const methods::Step& s, double last_dev, double rate) {
+  const Progress& p = run.progress;
+  double mean = 0;
+  for (double l : s.losses) mean += l;
+  mean /= static_cast<double>(s.losses.size());
+  std::ostringstream line;
+  line << std::fixed << std::setprecision(4) << "gen " << p.generation << " calls " << p.api_calls << "/"
+       << run.cfg.cma.budget << " best " << s.losses[s.best] << " mean " << mean << " train_acc "
+       << *std::max_element(s.accuracies.begin(), s.accuracies.end()) << " dev " << last_dev;
+  for (std::size_t i = 0; i < s.own.size(); ++i)
+    if (run.method.series()[i].name == "sigma") line << " sigma " << s.own[i][0];
+  line << std::setprecision(1) << " calls/s " << rate << " eta "
+       << format_duration(static_cast<double>(run.cfg.cma.budget - p.api_calls) / rate);
+  run.log << line.str() << std::endl;
+}
+
+// The loop proper; returns kExitCheckpointed when a stop signal ended it, with the stop reason.
+int train_steps(Run& run, std::string& stop_reason) {
+  Progress& p = run.progress;
+  const std::int64_t budget = run.cfg.cma.budget, n_dev = run.cluster.split(Split::kDev).size();
+  double last_dev = p.dev_rows > 0 ? p.best_dev : std::numeric_limits<double>::quiet_NaN();
+  const auto t_loop = Clock::now();
+  const std::int64_t calls_at_start = p.api_calls;
+  stop_reason = "budget";
+  while (p.api_calls < budget) {
+    if (run.cluster.stop_requested()) {
+      run.record.write_checkpoint(run.method, p);
+      run.log << "bbt: stop signal received: checkpointed generation " << p.generation
+              << "; resume with bbt train --resume " << run.record.path() << std::endl;
+      stop_reason = "signal";
+      return kExitCheckpointed;
+    }
+    if (!(stop_reason = run.method.stop_reason()).empty()) return kExitFinished;
+    stop_reason = "budget";
+    const auto t_gen = Clock::now();
+    const methods::Step s = run.method.step(run.cluster, run.scorer);
+    const std::int64_t calls_before = p.api_calls, gen_index = p.generation;
+    p.api_calls += s.api_calls;
+    p.generation += 1;
+    if (n_dev > 0 && p.api_calls / run.cfg.eval.every > calls_before / run.cfg.eval.every)
+      last_dev = select_on_dev(run, s.best_prompt, gen_index);
+    run.record.append_generation({gen_index, p.api_calls, &s, seconds_since(t_gen)});
+    p.elapsed += seconds_since(t_gen);
+    if (p.generation % run.cfg.output.checkpoint_every == 0) run.record.write_checkpoint(run.method, p);
+    run.record.flush();
+    if (p.generation % run.cfg.output.log_every == 0 || p.api_calls >= budget)
+      log_progress(run, s, last_dev,
+                   static_cast<double>(p.api_calls - calls_at_start) / std::max(1e-9, seconds_since(t_loop)));
+  }
+  return kExitFinished;
+}
+
+// The kept z (best dev metric; the method's final prompt if dev never ran) on the test split.
+void final_test(Run& run) {
+  Progress& p = run.progress;
+  if (p.best_generation < 0) {
+    p.best_z = run.method.final_prompt();
+    run.record.write_best(p.best_z, p.generation - 1);
+  }
+  const std::int64_t n_test = run.cluster.split(Split::kTest).size();
+  if (!run.cfg.eval.test || n_test == 0) return;
+  const auto logits = run.cluster.evaluate(Split::kTest, p.best_z);
+  const core::Scores ts = run.scorer.score(logits, 0, run.cluster.split(Split::kTest));
+  run.record.write_test(ts.metric, ts.loss, ts.accuracy, n_test);
+  run.log << "test " << data::metric_name(run.replica.task.spec.metric) << " " << ts.metric
+          << " (kept z from generation " << p.best_generation << ", dev " << p.best_dev
+          << "); initial prompt (z = 0): " << p.initial_test << std::endl;
+}
+
+// Rank 0 of `bbt train`, from a built replica to the exit code.
+int train_root(io::RunConfig& cfg, Replica& replica, const io::TrainArgs& args,
+               const std::string& command_line) {
+  cluster::Cluster& cl = *replica.cluster;
+  const auto t_start = Clock::now();
+  std::unique_ptr<methods::Method> method = make_method(cfg, replica.threads);
+  const bool resumed = !args.resume.empty();
+  Checkpoint checkpoint;
+  if (resumed) {
+    checkpoint = read_checkpoint(args.resume, method->state_group());
+    if (checkpoint.finished) {
+      std::cout << "bbt: " << args.resume << " has already finished; nothing to resume" << std::endl;
+      cl.finish(kExitFinished);
+      return kExitFinished;
+    }
+    method->restore(checkpoint.state);
+  } else {
+    checkpoint.progress.best_z = Eigen::VectorXd::Zero(method->prompt_dim());
+  }
+  RunRecord record = resumed ? RunRecord::resume(args.resume, checkpoint, *method)
+                             : RunRecord::create(new_run_path(cfg),
+                                                 make_header(cfg, replica, command_line, cl.size()), *method);
+  Run run{
+      cfg,    replica, cl, *method, make_scorer(cfg, replica.task), std::move(record), checkpoint.progress,
+      resumed};
+  log_start(run);
+  if (!resumed && cfg.eval.test && cl.split(Split::kTest).size() > 0) initial_test(run);
+  std::string stop_reason;
+  if (train_steps(run, stop_reason) == kExitCheckpointed) {
+    cl.finish(kExitCheckpointed);
+    run.record.close();
+    return kExitCheckpointed;
+  }
+  run.record.write_checkpoint(*method, run.progress);
+  final_test(run);
+  cl.finish(kExitFinished);
+  run.record.finish(stop_reason == "budget", run.progress.elapsed);
+  run.log << "finished: " << run.progress.api_calls << " API calls in "
+          << format_duration(seconds_since(t_start)) << " (" << stop_reason << "); run file "
+          << run.record.path() << std::endl;
+  return kExitFinished;
+}
+
+int train_job(cluster::MpiSession& mpi, const io::TrainArgs& args, const std::string& command_line,
+              const cluster::ServeHooks& hooks) {
+  // The configuration: parsed by every rank from the same text (a resumed run's stored text).
+  io::RunConfig cfg = args.config;
+  if (!args.resume.empty()) {
+    std::string text;
+    if (mpi.rank() == 0) text = read_config_text(args.resume);
+    cluster::broadcast(text, 0);
+    cfg = io::parse_config_text(text, args.resume + ":/config", args.overrides);
+    cfg.validate();
+  }
+  const std::unique_ptr<Replica> replica = build_replica(mpi, cfg);
+  if (mpi.rank() != 0) return replica->cluster->serve(hooks);
+  return train_root(cfg, *replica, args, command_line);
+}
+
+}  // namespace
+
+// The session outlives the handlers: an error must reach MPI_Abort, not MPI_Finalize (which
+// would wait forever for the ranks still running).
+int run_in_mpi(const std::function<int(cluster::MpiSession&)>& job) {
+  int rank = cluster::launcher_rank();
+  std::unique_ptr<cluster::MpiSession> mpi;
+  try {
+    mpi = std::make_unique<cluster::MpiSession>(nullptr, nullptr);
+    rank = mpi->rank();
+    return job(*mpi);
+  } catch (const UsageError& e) {
+    cluster::abort_job("bbt: error: rank " + std::to_string(rank) + ": " + e.what(), kExitUsage);
+  } catch (const std::exception& e) {
+    cluster::abort_job("bbt: error: rank " + std::to_string(rank) + ": " + e.what(), kExitFailed);
+  }
+}
+
+int run_train(const io::TrainArgs& args, const std::string& command_line, const cluster::ServeHooks& hooks) {
+  cluster::install_stop_signals();
+  return run_in_mpi([&](cluster::MpiSession& mpi) { return train_job(mpi, args, command_line, hooks); });
+}
+
+}  // namespace bbt::app

@@ -1,0 +1,145 @@
+#include "bbt/cluster/cluster.hpp"
+
+#include <chrono>
+#include <csignal>
+
+#include "bbt/common/error.hpp"
+
+namespace bbt::cluster {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+// The first word of every request rank 0 broadcasts: what all ranks do next.
+enum Command : std::int64_t { kStop = 0, kTrain = 1, kDev = 2, kTest = 3, kSync = 4 };
+
+Command command_of(Split s) { return s == Split::kTrain ? kTrain : s == Split::kDev ? kDev : kTest; }
+
+}  // namespace
+
+void install_stop_signals() {
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGUSR1, on_stop_signal);
+}
+
+bool stop_signal_received() { return g_stop_signal != 0; }
+
+Cluster::Cluster(MpiSession& mpi, core::Evaluator& evaluator, Splits splits, int dim)
+    : mpi_(mpi), evaluator_(evaluator), dim_(dim) {
+  for (auto [from, to] : {std::pair{&splits.train, &splits_.train},
+                          {&splits.dev, &splits_.dev},
+                          {&splits.test, &splits_.test}}) {
+    std::vector<std::int64_t> packed = from->pack();
+    broadcast(packed, 0);
+    *to = core::EncodedSplit::unpack(packed);
+  }
+}
+
+// Collective: every rank evaluates its share of Z's columns on the split; rank 0 gets the logits.
+std::vector<float> Cluster::evaluate_share(Split split, const Eigen::MatrixXd& z, EvalCosts* costs) {
+  const core::EncodedSplit& examples = splits_[split];
+  const std::int64_t pairs = z.cols() * examples.size();
+  const Range mine = chunked_share(pairs, evaluator_.chunk_rows(), mpi_.rank(), mpi_.size());
+  const auto t0 = Clock::now();
+  const std::vector<float> local = evaluator_.pair_logits(z, examples, mine.begin, mine.end);
+  const auto t1 = Clock::now();
+  std::vector<float> all = gather(local, 0);
+  const double forward_s = std::chrono::duration<double>(t1 - t0).count(), gather_s = seconds_since(t1);
+  clock_forward_ += forward_s;
+  clock_comm_ += gather_s;
+  if (costs) {
+    costs->forward += forward_s;
+    costs->comm += gather_s;
+    const double k = static_cast<double>(evaluator_.num_labels());
+    const double z_bytes = 8.0 * static_cast<double>(z.size() + 3);  // header + size + payload
+    costs->bytes_sent.assign(mpi_.size(), 0.0);
+    costs->bytes_received.assign(mpi_.size(), 0.0);
+    for (int r = 1; r < mpi_.size(); ++r) {
+      const double logit_bytes =
+          4.0 * k * static_cast<double>(chunked_share(pairs, evaluator_.chunk_rows(), r, mpi_.size()).size());
+      costs->bytes_sent[r] = logit_bytes;
+      costs->bytes_received[r] = z_bytes;
+      costs->bytes_sent[0] += z_bytes;
+      costs->bytes_received[0] += logit_bytes;
+    }
+  }
+  return all;
+}
+
+// Collective, after every training evaluation: each rank's clocks to rank 0 as [forward, comm]
+// per rank (rank 0 gets 2 x ranks values, the others none); the clocks restart.
+std::vector<double> Cluster::report_clocks() {
+  const std::vector<double> mine{clock_forward_, clock_comm_};
+  clock_forward_ = clock_comm_ = 0;
+  return gather_fixed(mine, 0);
+}
+
+std::vector<float> Cluster::evaluate(Split split, const Eigen::MatrixXd& z, EvalCosts* costs) {
+  const auto t0 = Clock::now();
+  std::vector<std::int64_t> header{command_of(split), z.cols()};
+  broadcast(header, 0);
+  std::vector<double> flat(z.data(), z.data() + z.size());
+  broadcast(flat, 0);
+  clock_comm_ += seconds_since(t0);
+  std::vector<float> logits = evaluate_share(split, z, costs);
+  if (split == Split::kTrain) {
+    const std::vector<double> clocks = report_clocks();
+    if (costs) {
+      costs->rank_forward.assign(mpi_.size(), 0.0);
+      costs->rank_comm.assign(mpi_.size(), 0.0);
+      for (std::size_t r = 0; r < costs->rank_forward.size(); ++r) {
+        costs->rank_forward[r] = clocks[2 * r];
+        costs->rank_comm[r] = clocks[2 * r + 1];
+      }
+    }
+  }
+  return logits;
+}
+
+bool Cluster::stop_requested() {
+  const auto t0 = Clock::now();
+  std::vector<std::int64_t> header{kSync, 0};
+  broadcast(header, 0);
+  const int flag = allreduce_max(static_cast<int>(g_stop_signal));
+  clock_comm_ += seconds_since(t0);
+  return flag != 0;
+}
+
+void Cluster::finish(int code) {
+  std::vector<std::int64_t> header{kStop, code};
+  broadcast(header, 0);
+}
+
+int Cluster::serve(const ServeHooks& hooks) {
+  for (;;) {
+    const auto t0 = Clock::now();
+    std::vector<std::int64_t> header;
+    broadcast(header, 0);
+    if (header.size() != 2) throw Error("protocol error: bad command header from rank 0");
+    if (header[0] == kStop) return static_cast<int>(header[1]);
+    if (header[0] == kSync) {
+      allreduce_max(static_cast<int>(g_stop_signal));
+      clock_comm_ += seconds_since(t0);
+      continue;
+    }
+    if (header[0] != kTrain && header[0] != kDev && header[0] != kTest)
+      throw Error("protocol error: unknown command " + std::to_string(header[0]) + " from rank 0");
+    std::vector<double> flat;
+    broadcast(flat, 0);
+    clock_comm_ += seconds_since(t0);
+    const Eigen::Map<const Eigen::MatrixXd> z(flat.data(), dim_, header[1]);
+    const Split split = header[0] == kTrain ? Split::kTrain : header[0] == kDev ? Split::kDev : Split::kTest;
+    evaluate_share(split, z, nullptr);
+    if (split == Split::kTrain) report_clocks();
+    if (hooks.after_evaluate) hooks.after_evaluate(mpi_.rank(), split);
+  }
+}
+
+}  // namespace bbt::cluster

@@ -1,0 +1,18 @@
+#include "bbt/methods/method.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace bbt::methods {
+
+std::size_t best_index(const std::vector<double>& losses) {
+  return static_cast<std::size_t>(std::min_element(losses.begin(), losses.end(),
+                                                   [](double a, double b) {
+                                                     if (std::isnan(a)) return false;
+                                                     if (std::isnan(b)) return true;
+                                                     return a < b;
+                                                   }) -
+                                  losses.begin());
+}
+
+}  // namespace bbt::methods
