@@ -171,7 +171,7 @@ Scores score(const std::vector<float>& logits, std::size_t row0, const core::Enc
   const core::LogitMatrix m = core::logits_from(logits.data() + row0 * k, n, k);
   const std::vector<int> labels(split.labels.begin(), split.labels.end());
   Scores s;
-  s.loss = core::loss(core::parse_loss_type(cfg.loss.type), m, labels, cfg.loss.margin, cfg.loss.logit_scale,
+  s.loss = core::loss(cfg.loss.type, m, labels, cfg.loss.margin, cfg.loss.logit_scale,
                       task.spec.metric, task.spec.f1_positive);
   s.metric = core::metric(m, labels, task.spec.metric, task.spec.f1_positive);
   s.accuracy = core::accuracy(m, labels);
@@ -216,7 +216,7 @@ es::CmaOptions cma_options(const io::RunConfig& cfg) {
     o.lower = -cfg.cma.bound;
     o.upper = cfg.cma.bound;
   }
-  o.covariance = es::parse_covariance(cfg.cma.covariance);
+  o.covariance = cfg.cma.covariance;
   // The budget is counted in API calls by the job itself; CMA-ES's own stop criteria stay on.
   return o;
 }
@@ -318,17 +318,17 @@ Restored read_checkpoint(const std::string& path) {
 
 torch::Device pick_device(const io::RunConfig& cfg, const MpiSession& mpi) {
   const bool cuda = torch::cuda::is_available();
-  if (cfg.model.device == "cuda" && !cuda)
+  if (cfg.model.device == torch::kCUDA && !cuda)
     throw UsageError("model.device = cuda but no CUDA device is available on this node");
-  if (cfg.model.device == "cpu" || !cuda) return torch::kCPU;
+  if (cfg.model.device == torch::kCPU || !cuda) return torch::kCPU;
   const int n = static_cast<int>(torch::cuda::device_count());
   return torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(mpi.local_rank() % n));
 }
 
 torch::ScalarType pick_dtype(const io::RunConfig& cfg, const torch::Device& device) {
-  if (cfg.model.dtype == "float32") return torch::kFloat32;
-  if (cfg.model.dtype == "float16") return torch::kFloat16;
-  if (cfg.model.dtype == "bfloat16") return torch::kBFloat16;
+  if (cfg.model.dtype == model::Dtype::kF32) return torch::kFloat32;
+  if (cfg.model.dtype == model::Dtype::kF16) return torch::kFloat16;
+  if (cfg.model.dtype == model::Dtype::kBF16) return torch::kBFloat16;
   return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
 }
 
@@ -368,15 +368,14 @@ std::unique_ptr<Replica> build_replica(MpiSession& mpi, const io::RunConfig& cfg
   broadcast(r->task.label_ids, 0);
 
   const int d = cfg.prompt.intrinsic_dim;
-  const auto kind =
-      cfg.prompt.projection == "uniform" ? model::ProjectionKind::kUniform : model::ProjectionKind::kNormal;
+  const model::ProjectionKind kind = cfg.prompt.projection;
   const double sigma =
       cfg.prompt.alpha * r->model->word_embedding_std() / (std::sqrt(double(d)) * cfg.cma.sigma0);
   model::Projection projection(d, cfg.prompt.n_tokens, mc.hidden_size, kind, sigma,
                                derive_seed(static_cast<std::uint64_t>(cfg.cma.seed), 1), r->device,
                                r->load.dtype);
   torch::Tensor p0;
-  const model::PromptMode mode = cfg.prompt.mode == "cat" ? model::PromptMode::kCat : model::PromptMode::kAdd;
+  const model::PromptMode mode = cfg.prompt.mode;
   if (!cfg.prompt.init_file.empty()) {
     if (mode != model::PromptMode::kCat) throw UsageError("prompt.init_file (p0) is used in cat mode only");
     p0 = model::read_prompt_file(cfg.prompt.init_file, cfg.prompt.n_tokens, mc.hidden_size);
