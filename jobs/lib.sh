@@ -78,37 +78,17 @@ bbt_normalize_overrides() {
 }
 
 # The run name of CONFIG + overrides, the same on every submission so a resubmitted or requeued job
-# finds its run file: an explicit output.run_name wins; else <config basename>, then -s<task.split_seed>
-# and -c<cma.seed> when overridden, then -<crc32> of every other override (sorted). output.*,
-# model.path and model.threads only say where and how fast, so they leave the name alone.
+# finds its run file. bbt computes it (bbt::io::run_name: an explicit output.run_name wins; else
+# <config basename>, -s<task.split_seed>, -c<cma.seed>, -<crc32> of the other overrides); it reads
+# no model and not even the config file.
 bbt_run_name() {
   local config=$1
   shift
-  local lines line key value name seed="" cseed="" rest=()
-  lines=$(bbt_normalize_overrides "$@") || return 2
-  name=$(basename "$config")
-  name=${name%.*}
-  while IFS= read -r line; do
-    [[ -n $line ]] || continue
-    key=${line%%=*}
-    value=${line#*=}
-    case $key in
-      output.run_name)
-        echo "$value"
-        return 0
-        ;;
-      task.split_seed) seed=$value ;;
-      cma.seed) cseed=$value ;;
-      output.* | model.path | model.threads) ;;
-      *) rest+=("$line") ;;
-    esac
-  done <<<"$lines"
-  [[ -n $seed ]] && name+="-s$seed"
-  [[ -n $cseed ]] && name+="-c$cseed"
-  if ((${#rest[@]})); then
-    name+=$(printf -- '-%08x' "$(printf '%s\n' "${rest[@]}" | LC_ALL=C sort | cksum | cut -d' ' -f1)")
-  fi
-  echo "$name"
+  bbt_normalize_overrides "$@" >/dev/null || return 2
+  "$BBT_BIN" train --print-run-name --config "$config" "$@" || {
+    bbt_log "error: $BBT_BIN train --print-run-name failed"
+    return 2
+  }
 }
 
 # The results dir a run goes to: output.dir from the overrides, else BBT_RESULTS.

@@ -13,32 +13,31 @@ namespace {
 
 torch::Device pick_device(const io::RunConfig& cfg, const cluster::MpiSession& mpi) {
   const bool cuda = torch::cuda::is_available();
-  if (cfg.model.device == "cuda" && !cuda)
+  if (cfg.model.device == torch::kCUDA && !cuda)
     throw UsageError("model.device = cuda but no CUDA device is available on this node");
-  if (cfg.model.device == "cpu" || !cuda) return torch::kCPU;
+  if (cfg.model.device == torch::kCPU || !cuda) return torch::kCPU;
   const int n = static_cast<int>(torch::cuda::device_count());
   return torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(mpi.local_rank() % n));
 }
 
 torch::ScalarType pick_dtype(const io::RunConfig& cfg, const torch::Device& device) {
-  if (cfg.model.dtype == "float32") return torch::kFloat32;
-  if (cfg.model.dtype == "float16") return torch::kFloat16;
-  if (cfg.model.dtype == "bfloat16") return torch::kBFloat16;
+  if (cfg.model.dtype == model::Dtype::kF32) return torch::kFloat32;
+  if (cfg.model.dtype == model::Dtype::kF16) return torch::kFloat16;
+  if (cfg.model.dtype == model::Dtype::kBF16) return torch::kBFloat16;
   return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
 }
 
 // The projection A and (cat mode) p0, as every rank regenerates them from the seed.
 std::unique_ptr<core::Evaluator> make_evaluator(const io::RunConfig& cfg, const Replica& r) {
   const int d = cfg.prompt.intrinsic_dim;
-  const auto kind =
-      cfg.prompt.projection == "uniform" ? model::ProjectionKind::kUniform : model::ProjectionKind::kNormal;
+  const model::ProjectionKind kind = cfg.prompt.projection;
   const double sigma =
       cfg.prompt.alpha * r.model->word_embedding_std() / (std::sqrt(double(d)) * cfg.cma.sigma0);
   model::Projection projection(d, cfg.prompt.n_tokens, r.model->config().hidden_size, kind, sigma,
                                derive_seed(static_cast<std::uint64_t>(cfg.cma.seed), 1), r.load.device,
                                r.load.dtype);
   torch::Tensor p0;
-  const model::PromptMode mode = cfg.prompt.mode == "cat" ? model::PromptMode::kCat : model::PromptMode::kAdd;
+  const model::PromptMode mode = cfg.prompt.mode;
   if (!cfg.prompt.init_file.empty()) {
     if (mode != model::PromptMode::kCat) throw UsageError("prompt.init_file (p0) is used in cat mode only");
     p0 = model::read_prompt_file(cfg.prompt.init_file, cfg.prompt.n_tokens, r.model->config().hidden_size);
@@ -50,7 +49,7 @@ std::unique_ptr<core::Evaluator> make_evaluator(const io::RunConfig& cfg, const 
 }  // namespace
 
 core::Scorer make_scorer(const io::RunConfig& cfg, const core::TaskInfo& task) {
-  return core::Scorer({core::parse_loss_type(cfg.loss.type), cfg.loss.margin, cfg.loss.logit_scale},
+  return core::Scorer({cfg.loss.type, cfg.loss.margin, cfg.loss.logit_scale},
                       task.spec.metric, task.spec.f1_positive, task.label_ids.size());
 }
 

@@ -63,7 +63,7 @@ std::unique_ptr<methods::Method> make_method(const io::RunConfig& cfg, int threa
     o.lower = -cfg.cma.bound;
     o.upper = cfg.cma.bound;
   }
-  o.covariance = es::parse_covariance(cfg.cma.covariance);
+  o.covariance = cfg.cma.covariance;
   o.threads = threads;  // the rank's share of the cores (the bits do not depend on it)
   // The budget is counted in API calls by the loop; CMA-ES's own stop criteria stay on.
   return std::make_unique<methods::Bbt>(o);

@@ -15,6 +15,7 @@
 #include "bbt/common/error.hpp"
 #include "bbt/common/rng.hpp"
 #include "bbt/core/evaluator.hpp"
+#include "bbt/io/config.hpp"
 #include "bbt/model/blas.hpp"
 #include "bbt/model/projection.hpp"
 #include "bbt/model/roberta.hpp"
@@ -25,6 +26,34 @@ namespace po = boost::program_options;
 
 namespace bbt::cli {
 namespace {
+
+// The keys bench forward shares with `bbt train`, and the spellings it had before.
+const std::vector<FlagAlias> kAliases = {
+    {"model.path", "model"},
+    {"eval.batch_size", "batch-seqs"},
+    {"cma.popsize", "candidates"},
+    {"prompt.n_tokens", "n-prompt-tokens"},
+    {"prompt.intrinsic_dim", "intrinsic-dim"},
+    {"prompt.mode", "mode"},
+    {"model.dtype", "dtype"},
+    {"model.device", "device"},
+    {"model.threads", "threads"},
+};
+
+// Reads the shared enumerations as `bbt train` does; errors name both spellings.
+io::RunConfig shared_keys(const Args& args, const po::variables_map& vm) {
+  io::RunConfig c;
+  for (const auto& alias : kAliases) {
+    const std::string key = alias.key;
+    if (key != "prompt.mode" && key != "model.dtype" && key != "model.device") continue;
+    try {
+      io::set_config_value(c, key, vm[key].as<std::string>());
+    } catch (const UsageError& e) {
+      throw UsageError(args[0] + ": " + flag_names(alias) + ": " + e.what());
+    }
+  }
+  return c;
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -145,49 +174,50 @@ int bench_forward(const Args& args) {
   bool no_groups = false;
   std::uint64_t seed = 1;
   po::options_description desc("options");
-  desc.add_options()("help,h", "print this help")("model", po::value(&model_dir),
+  desc.add_options()("help,h", "print this help")("model.path", po::value(&model_dir),
                                                   "model directory (config.json, model.safetensors)")(
       "shape", po::value(&shape_name), "random weights of a named shape instead: base, large or tiny")(
-      "batch-seqs", po::value(&batch_seqs),
+      "eval.batch_size", po::value(&batch_seqs),
       "rows per forward pass (default: 64 on CPU, 1024 on CUDA, as train)")(
       "seq-len", po::value(&seq_len), "text tokens per row (default: SST-2-like, 25..60 by a fixed seed)")(
-      "candidates", po::value(&candidates)->default_value(20), "candidates per call (CMA-ES population)")(
+      "cma.popsize", po::value(&candidates)->default_value(20), "candidates per call (CMA-ES population)")(
       "examples", po::value(&examples)->default_value(32), "examples per candidate")(
-      "n-prompt-tokens", po::value(&n_prompt)->default_value(50), "prompt tokens")(
-      "intrinsic-dim", po::value(&dim)->default_value(500), "z dimension")(
-      "mode", po::value(&mode_name)->default_value("add"), "add or cat")(
-      "dtype", po::value(&dtype_name)->default_value("float32"), "float32, bfloat16 or float16")(
-      "device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")(
-      "threads", po::value(&threads), "intra-op threads (default: all cores)")(
+      "prompt.n_tokens", po::value(&n_prompt)->default_value(50), "prompt tokens")(
+      "prompt.intrinsic_dim", po::value(&dim)->default_value(500), "z dimension")(
+      "prompt.mode", po::value(&mode_name)->default_value("add"), "add or cat")(
+      "model.dtype", po::value(&dtype_name)->default_value("float32"),
+      "float32, bfloat16, float16 or auto (as train)")(
+      "model.device", po::value(&device_name)->default_value("cpu"), "cpu, cuda or auto (as train)")(
+      "model.threads", po::value(&threads), "intra-op threads (default: all cores)")(
       "repeats", po::value(&repeats)->default_value(5), "timed calls")(
       "warmup", po::value(&warmup)->default_value(1), "untimed calls first")(
       "seed", po::value(&seed)->default_value(1), "seed of lengths, tokens and z")(
       "no-length-groups", po::bool_switch(&no_groups), "pad every chunk to its longest row (for comparison)")(
       "dump", po::value(&dump_dir),
       "write the call (call.json, prompts.f32, logits.f32) to DIR for bench/baseline_hf_style.py");
-  const po::variables_map vm = parse_options(args, desc);
+  const po::variables_map vm = parse_options(args, desc, nullptr, kAliases);
   if (vm.count("help")) {
-    std::cout << "usage: " << args[0] << " [--model DIR | --shape base|large|tiny] [options]\n" << desc;
+    std::cout
+        << "usage: " << args[0] << " [--model.path DIR | --shape base|large|tiny] [options]\n"
+        << "Keys shared with `bbt train` are spelled as there; the older spellings (--model,\n"
+        << "--batch-seqs, --candidates, --n-prompt-tokens, --intrinsic-dim, --mode, --dtype, --device,\n"
+        << "--threads) still work.\n"
+        << desc;
     return 0;
   }
   if (model_dir.empty() == shape_name.empty())
-    throw UsageError(args[0] + ": give exactly one of --model and --shape");
-  if (mode_name != "add" && mode_name != "cat") throw UsageError(args[0] + ": --mode must be add or cat");
+    throw UsageError(args[0] + ": give exactly one of --model.path and --shape");
+  const io::RunConfig shared = shared_keys(args, vm);
   if (candidates < 1 || examples < 1 || n_prompt < 0 || dim < 1 || repeats < 1 || warmup < 0)
-    throw UsageError(args[0] + ": --candidates, --examples, --intrinsic-dim, --repeats must be >= 1");
-  torch::ScalarType dt;
-  if (dtype_name == "float32")
-    dt = torch::kFloat32;
-  else if (dtype_name == "bfloat16")
-    dt = torch::kBFloat16;
-  else if (dtype_name == "float16")
-    dt = torch::kFloat16;
-  else
-    throw UsageError(args[0] + ": --dtype must be float32, bfloat16 or float16");
-  if (device_name != "cpu" && device_name != "cuda")
-    throw UsageError(args[0] + ": --device must be cpu or cuda");
-  const torch::Device device =
-      device_name == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+    throw UsageError(args[0] + ": --cma.popsize, --examples, --prompt.intrinsic_dim, --repeats must be >= 1");
+  // auto: as train, CUDA when available, then bfloat16 on CUDA and float32 on CPU.
+  const bool cuda =
+      shared.model.device == torch::kCUDA || (!shared.model.device && torch::cuda::is_available());
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  torch::ScalarType dt = cuda ? torch::kBFloat16 : torch::kFloat32;
+  if (shared.model.dtype == model::Dtype::kF32) dt = torch::kFloat32;
+  if (shared.model.dtype == model::Dtype::kF16) dt = torch::kFloat16;
+  if (shared.model.dtype == model::Dtype::kBF16) dt = torch::kBFloat16;
   if (device.is_cuda() && !torch::cuda::is_available()) throw Error(args[0] + ": CUDA is not available");
   if (threads > 0) at::set_num_threads(threads);
   if (batch_seqs <= 0) batch_seqs = device.is_cuda() ? 1024 : 64;
@@ -218,7 +248,7 @@ int bench_forward(const Args& args) {
   const model::Roberta model = model::Roberta::load(model_dir, lo);
   const double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
   const auto& c = model.config();
-  const model::PromptMode mode = mode_name == "cat" ? model::PromptMode::kCat : model::PromptMode::kAdd;
+  const model::PromptMode mode = shared.prompt.mode;
 
   // SST-2-shaped examples: <s> [n placeholders in add mode] text <mask> . </s>, random ids.
   Rng rng(seed);

@@ -38,6 +38,11 @@ int cmd_make_tiny_model(const Args& args) {
     return 0;
   }
   if (o.out_dir.empty()) throw UsageError(args[0] + ": option '--out' is required");
+  // The library checks these too, in its own words; here they are named as the flags.
+  if (o.layers < 0 || o.hidden < 1 || o.heads < 1 || o.intermediate < 1)
+    throw UsageError(args[0] + ": --layers must be >= 0, --hidden, --heads, --intermediate >= 1");
+  if (o.hidden % o.heads != 0) throw UsageError(args[0] + ": --hidden must be a multiple of --heads");
+  if (!(o.init_std > 0)) throw UsageError(args[0] + ": --init-std must be positive");
   namespace fs = std::filesystem;
   if (o.vocab_from.empty()) o.vocab_from = BBT_DEFAULT_GPT2_DIR;
   if (!fs::exists(fs::path(o.vocab_from) / "vocab.json") &&

@@ -12,6 +12,7 @@
 #include "bbt/data/dataset.hpp"
 #include "bbt/data/encode.hpp"
 #include "bbt/data/task.hpp"
+#include "bbt/io/config.hpp"
 #include "bbt/model/npy.hpp"
 #include "bbt/model/roberta.hpp"
 #include "bbt/text/tokenizer.hpp"
@@ -23,6 +24,14 @@ namespace bbt::cli {
 namespace po = boost::program_options;
 
 namespace {
+
+// The keys score shares with `bbt train`, and the spellings it had before.
+const std::vector<FlagAlias> kAliases = {
+    {"model.path", "model"},        {"task.name", "task"},
+    {"prompt.mode", "prompt-mode"}, {"prompt.n_tokens", "n-prompt-tokens"},
+    {"task.template", "template"},  {"task.verbalizer", "verbalizer"},
+    {"model.threads", "threads"},   {"eval.batch_size", "batch-size"},
+};
 
 struct FileCloser {
   void operator()(std::FILE* f) const {
@@ -39,7 +48,7 @@ torch::Tensor load_prompt(const std::string& npy, int n_tokens, bool n_given, st
                      std::to_string(hidden) + "], got shape " + c10::str(p.sizes()));
   if (n_given && p.size(0) != n_tokens)
     throw UsageError("--prompt-npy '" + npy + "' has " + std::to_string(p.size(0)) +
-                     " rows but --n-prompt-tokens is " + std::to_string(n_tokens));
+                     " rows but --prompt.n_tokens/--n-prompt-tokens is " + std::to_string(n_tokens));
   if (!torch::isfinite(p).all().item<bool>())
     throw Error("--prompt-npy '" + npy + "': the prompt holds NaN or infinite values");
   return p.to(torch::kFloat32).contiguous();
@@ -52,41 +61,46 @@ int cmd_score(const Args& args) {
   int n_tokens = 50, threads = 0;
   std::int64_t batch = 64;
   po::options_description desc(
-      "usage: bbt score --model DIR --task NAME --data FILE [--prompt-npy FILE] --out OUT.csv\n\n"
+      "usage: bbt score --model.path DIR --task.name NAME --data FILE [--prompt-npy FILE] --out OUT.csv\n\n"
       "Writes index,label,logit_0,...,logit_{K-1} per example of FILE (index = 0-based position among\n"
-      "the examples the reader keeps; examples over 512 tokens are skipped).\n\noptions");
-  desc.add_options()("help", "this text")                                                              //
-      ("model", po::value(&model_dir), "model directory (config.json, model.safetensors, tokenizer)")  //
-      ("task", po::value(&task_name),
+      "the examples the reader keeps; examples over 512 tokens are skipped). Keys shared with\n"
+      "`bbt train` are spelled as there; the older spellings (--model, --task, --prompt-mode,\n"
+      "--n-prompt-tokens, --template, --verbalizer, --threads, --batch-size) still work.\n\noptions");
+  desc.add_options()("help", "this text")                                                                   //
+      ("model.path", po::value(&model_dir), "model directory (config.json, model.safetensors, tokenizer)")  //
+      ("task.name", po::value(&task_name),
        "sst2 | yelp_polarity | ag_news | dbpedia | mrpc | snli | rte | custom")            //
       ("data", po::value(&data_path), "data file in the task's canonical format")          //
       ("prompt-npy", po::value(&prompt_npy), "prompt, float32 [n_prompt_tokens, hidden]")  //
-      ("prompt-mode", po::value(&mode_name)->default_value("add"),
+      ("prompt.mode", po::value(&mode_name)->default_value("add"),
        "add: added to placeholder embeddings; cat: inserted after <s>")  //
-      ("n-prompt-tokens", po::value(&n_tokens)->default_value(50),
-       "prompt length when no --prompt-npy is given (a given .npy fixes it)")                          //
-      ("template", po::value(&tmpl), "custom task: template, e.g. '{prompt} {text} It was <mask> .'")  //
-      ("verbalizer", po::value(&verbalizer), "custom task: label words, e.g. 'bad,great'")             //
-      ("threads", po::value(&threads)->default_value(0), "intra-op threads (0 = libtorch's default)")  //
-      ("batch-size", po::value(&batch)->default_value(64), "rows per forward pass")                    //
+      ("prompt.n_tokens", po::value(&n_tokens)->default_value(50),
+       "prompt length when no --prompt-npy is given (a given .npy fixes it)")  //
+      ("task.template", po::value(&tmpl),
+       "custom task: template, e.g. '{prompt} {text} It was <mask> .'")                          //
+      ("task.verbalizer", po::value(&verbalizer), "custom task: label words, e.g. 'bad,great'")  //
+      ("model.threads", po::value(&threads)->default_value(0),
+       "intra-op threads (0 = libtorch's default)")                                       //
+      ("eval.batch_size", po::value(&batch)->default_value(64), "rows per forward pass")  //
       ("out", po::value(&out_path), "output CSV");
-  const po::variables_map vm = parse_options(args, desc);
+  const po::variables_map vm = parse_options(args, desc, nullptr, kAliases);
   if (vm.count("help")) {
     std::cout << desc << "\n";
     return 0;
   }
-  for (const char* required : {"model", "task", "data", "out"})
+  for (const char* required : {"model.path", "task.name", "data", "out"})
     if (!vm.count(required))
       throw UsageError(args[0] + ": option '--" + std::string(required) + "' is required");
-  if (n_tokens < 0) throw UsageError(args[0] + ": --n-prompt-tokens must be >= 0");
-  if (threads < 0) throw UsageError(args[0] + ": --threads must be >= 0");
-  if (batch < 1) throw UsageError(args[0] + ": --batch-size must be >= 1");
-  data::PromptMode mode;
+  if (n_tokens < 0) throw UsageError(args[0] + ": --prompt.n_tokens must be >= 0");
+  if (threads < 0) throw UsageError(args[0] + ": --model.threads must be >= 0");
+  if (batch < 1) throw UsageError(args[0] + ": --eval.batch_size must be >= 1");
+  io::RunConfig shared;  // the enumerations convert as in `bbt train`
   try {
-    mode = data::parse_prompt_mode(mode_name);
+    io::set_config_value(shared, "prompt.mode", mode_name);
   } catch (const UsageError& e) {
-    throw UsageError(args[0] + ": --prompt-mode: " + e.what());
+    throw UsageError(args[0] + ": " + flag_names(kAliases[2]) + ": " + e.what());
   }
+  const model::PromptMode mode = shared.prompt.mode;
   if (task_name == "planted")
     throw UsageError(args[0] + ": the planted task has no data files; score a built-in or custom task");
   if (threads > 0) at::set_num_threads(threads);
@@ -97,12 +111,12 @@ int cmd_score(const Args& args) {
   std::vector<std::int64_t> label_ids;
   if (task_name == "custom") {
     if (tmpl.empty() || verbalizer.empty())
-      throw UsageError(args[0] + ": --task custom needs --template and --verbalizer");
+      throw UsageError(args[0] + ": --task.name custom needs --task.template and --task.verbalizer");
     task = data::custom_task(tmpl, verbalizer);
     label_ids = data::verbalizer_ids(task, encode, /*strict=*/true);
   } else {
     if (!tmpl.empty() || !verbalizer.empty())
-      throw UsageError(args[0] + ": --template and --verbalizer are for --task custom only");
+      throw UsageError(args[0] + ": --task.template and --task.verbalizer are for --task.name custom only");
     task = data::builtin_task(task_name);
     label_ids = data::verbalizer_ids(task, encode, /*strict=*/false);
   }
@@ -112,14 +126,14 @@ int cmd_score(const Args& args) {
   const model::Roberta model = model::Roberta::load(model_dir, lo);
   const std::int64_t hidden = model.config().hidden_size;
   const torch::Tensor prompt =
-      load_prompt(prompt_npy, n_tokens, !vm["n-prompt-tokens"].defaulted(), hidden);  // [n, H]
+      load_prompt(prompt_npy, n_tokens, !vm["prompt.n_tokens"].defaulted(), hidden);  // [n, H]
   const int n = static_cast<int>(prompt.size(0));
 
   const data::Dataset rows = data::read_dataset(task.format, data_path, task.num_labels);
   const data::SpecialIds special{tokenizer.bos_id(), tokenizer.eos_id(), tokenizer.mask_id()};
   // Cat mode inserts n prompt positions, so the text may use 512 - n of RoBERTa's positions.
   const std::size_t max_len =
-      mode == data::PromptMode::cat
+      mode == model::PromptMode::kCat
           ? data::kMaxSequenceLength - std::min<std::size_t>(n, data::kMaxSequenceLength)
           : data::kMaxSequenceLength;
   const data::EncodedDataset enc = data::encode_dataset(task, rows, mode, n, special, encode, max_len);
@@ -132,12 +146,10 @@ int cmd_score(const Args& args) {
       mb.ids.push_back(e.ids);
       mb.mask_pos.push_back(e.mask_pos);
     }
-    const bool add = mode == data::PromptMode::add;
     torch::Tensor prompts;  // undefined = no prompt: add mode with 0 tokens
     if (n > 0) prompts = prompt.unsqueeze(0);
     logits = model
-                 .mask_logits(mb, prompts, torch::zeros({static_cast<std::int64_t>(m)}, torch::kInt64),
-                              add ? model::PromptMode::kAdd : model::PromptMode::kCat,
+                 .mask_logits(mb, prompts, torch::zeros({static_cast<std::int64_t>(m)}, torch::kInt64), mode,
                               torch::tensor(label_ids, torch::kInt64))
                  .to(torch::kFloat32)
                  .contiguous();

@@ -39,6 +39,10 @@ int cmd_train(const Args& args) {
     std::cout << parsed.help_text;
     return 0;
   }
+  if (parsed.print_run_name) {
+    std::cout << parsed.run_name << "\n";
+    return 0;
+  }
   if (parsed.print_config) {
     std::cout << parsed.config.to_ini();
     return 0;

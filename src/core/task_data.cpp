@@ -38,7 +38,7 @@ TaskInfo resolve_task(const io::RunConfig& config, const text::Tokenizer& tokeni
   TaskInfo info;
   const auto& t = config.task;
   if (t.name == "custom") {
-    info.spec = data::custom_task(t.template_text, t.verbalizer, data::parse_metric(t.metric));
+    info.spec = data::custom_task(t.template_text, t.verbalizer, t.metric);
     info.label_ids = data::verbalizer_ids(info.spec, encoder(tokenizer), /*strict=*/true);
   } else if (t.name == "planted") {
     const std::string words = t.verbalizer.empty() ? "bad,great" : t.verbalizer;
@@ -59,7 +59,7 @@ TaskData prepare_task_data(const io::RunConfig& config, const TaskInfo& task,
                            const text::Tokenizer& tokenizer, const Evaluator& evaluator) {
   TaskData out;
   const auto& t = config.task;
-  const bool add = config.prompt.mode == "add";
+  const bool add = config.prompt.mode == model::PromptMode::kAdd;
   std::ostringstream summary;
   if (t.name == "planted") {
     PlantedOptions o;
@@ -90,7 +90,7 @@ TaskData prepare_task_data(const io::RunConfig& config, const TaskInfo& task,
   data::DataFileOverrides overrides{t.train_file, t.dev_file, t.test_file};
   const data::DataFiles files = data::find_data_files(task.spec, t.data_dir, overrides);
   const data::SpecialIds special{tokenizer.bos_id(), tokenizer.eos_id(), tokenizer.mask_id()};
-  const data::PromptMode mode = add ? data::PromptMode::add : data::PromptMode::cat;
+  const model::PromptMode mode = config.prompt.mode;
   const int n = config.prompt.n_tokens;
 
   const data::Dataset train_rows = data::read_dataset(task.spec.format, files.train, task.spec.num_labels);

@@ -14,8 +14,8 @@ std::string where(const Example& ex) { return "example at line " + std::to_strin
 }  // namespace
 
 std::string fill_template(const TaskSpec& task, const Example& example, PromptMode mode) {
-  std::string tmpl = mode == PromptMode::add ? task.template_add : task.template_cat;
-  if (mode == PromptMode::add) {
+  std::string tmpl = mode == PromptMode::kAdd ? task.template_add : task.template_cat;
+  if (mode == PromptMode::kAdd) {
     static const std::string kPrompt = "{prompt}";
     if (tmpl.rfind(kPrompt, 0) != 0) throw UsageError("template '" + tmpl + "' does not start with {prompt}");
     tmpl.erase(0, kPrompt.size());
@@ -45,7 +45,7 @@ EncodedExample encode_example(const TaskSpec& task, const Example& example, Prom
   const std::string text = fill_template(task, example, mode);
   std::vector<std::int64_t> body = encode(text);
   const std::size_t n_prompt =
-      mode == PromptMode::add ? static_cast<std::size_t>(std::max(0, n_prompt_tokens)) : 0;
+      mode == PromptMode::kAdd ? static_cast<std::size_t>(std::max(0, n_prompt_tokens)) : 0;
   out.ids.reserve(body.size() + n_prompt + 2);
   out.ids.push_back(special.bos);
   for (std::size_t i = 0; i < n_prompt; ++i)

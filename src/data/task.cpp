@@ -99,12 +99,6 @@ Metric parse_metric(const std::string& name) {
 
 std::string metric_name(Metric metric) { return metric == Metric::f1 ? "f1" : "acc"; }
 
-PromptMode parse_prompt_mode(const std::string& name) {
-  if (name == "add") return PromptMode::add;
-  if (name == "cat") return PromptMode::cat;
-  throw UsageError("unknown prompt mode '" + name + "' (valid: add, cat)");
-}
-
 void validate_template(const std::string& tmpl, bool needs_prompt) {
   const std::string who = "template '" + tmpl + "'";
   if (count_of(tmpl, "<mask>") != 1) throw UsageError(who + " must contain exactly one <mask>");

@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <iomanip>
 #include <limits>
 #include <map>
 #include <set>
 #include <sstream>
+#include <type_traits>
+#include <utility>
 
 #include "bbt/common/error.hpp"
 
@@ -19,58 +22,229 @@ namespace {
 
 const std::vector<std::string> kSections = {"model", "task", "prompt", "cma", "loss", "eval", "output"};
 
-// One description per key, bound to the fields of `cfg`; defaults are the struct's own.
-po::options_description describe(RunConfig& cfg) {
-  po::options_description d("configuration keys (INI [section] key = value, or --section.key value)");
-  auto& m = cfg.model;
-  auto& t = cfg.task;
-  auto& p = cfg.prompt;
-  auto& c = cfg.cma;
-  auto& l = cfg.loss;
-  auto& e = cfg.eval;
-  auto& o = cfg.output;
+// The spellings of each enumeration, in the order --help and error messages list them.
+template <typename T>
+using Names = std::vector<std::pair<T, const char*>>;
+
+const Names<std::optional<model::Dtype>> kDtypeNames = {{std::nullopt, "auto"},
+                                                        {model::Dtype::kF32, "float32"},
+                                                        {model::Dtype::kF16, "float16"},
+                                                        {model::Dtype::kBF16, "bfloat16"}};
+const Names<std::optional<c10::DeviceType>> kDeviceNames = {
+    {std::nullopt, "auto"}, {c10::DeviceType::CPU, "cpu"}, {c10::DeviceType::CUDA, "cuda"}};
+const Names<data::Metric> kMetricNames = {{data::Metric::accuracy, "accuracy"}, {data::Metric::f1, "f1"}};
+const Names<model::PromptMode> kModeNames = {{model::PromptMode::kAdd, "add"},
+                                             {model::PromptMode::kCat, "cat"}};
+const Names<model::ProjectionKind> kProjectionNames = {{model::ProjectionKind::kNormal, "normal"},
+                                                       {model::ProjectionKind::kUniform, "uniform"}};
+const Names<es::Covariance> kCovarianceNames = {{es::Covariance::full, "full"},
+                                                {es::Covariance::diagonal, "diagonal"}};
+const Names<core::LossType> kLossNames = {
+    {core::LossType::ce, "ce"}, {core::LossType::hinge, "hinge"}, {core::LossType::neg_acc, "neg_acc"}};
+const std::vector<std::string> kTaskNames = {"sst2", "yelp_polarity", "ag_news", "dbpedia", "mrpc",
+                                             "snli", "rte",           "custom",  "planted"};
+
+std::string format_double(double v) {
+  std::ostringstream ss;
+  ss << std::setprecision(17) << v;
+  // Prefer the shortest form that reads back exactly.
+  for (int p = 1; p <= 17; ++p) {
+    std::ostringstream t;
+    t << std::setprecision(p) << v;
+    if (std::stod(t.str()) == v) return t.str();
+  }
+  return ss.str();
+}
+
+std::string one_of(const std::vector<std::string>& allowed) {
+  std::string list;
+  for (const auto& a : allowed) list += (list.empty() ? "" : " | ") + a;
+  return list;
+}
+
+[[noreturn]] void throw_not_one_of(const std::string& key, const std::string& value,
+                                   const std::vector<std::string>& allowed) {
+  const std::string best = closest_match(value, allowed);
+  throw UsageError("invalid value '" + value + "' for " + key + ": expected " + one_of(allowed) +
+                   (best.empty() ? "" : " (did you mean '" + best + "'?)"));
+}
+
+// Text -> T exactly as Boost.Program_options converts a typed value (lexical_cast; its bool words).
+template <typename T>
+T convert(const std::string& key, const std::string& text) {
+  boost::any out;
+  try {
+    po::validate(out, std::vector<std::string>{text}, static_cast<T*>(nullptr), 0);
+  } catch (const po::error&) {
+    throw UsageError("invalid value '" + text + "' for " + key);
+  }
+  return boost::any_cast<T>(out);
+}
+
+template <typename T>
+std::string to_text(const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return v;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return v ? "true" : "false";
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return format_double(v);
+  } else {
+    return std::to_string(v);
+  }
+}
+
+// A range rule on one member: `ok(config, value)`, else "invalid value 'V' for KEY: what".
+template <typename T>
+using Rule = bool (*)(const RunConfig&, const T&);
+
+template <typename S, typename T>
+ConfigKey scalar_key(const char* name, S RunConfig::*section, T S::*member, const char* help,
+                     Rule<T> ok = nullptr, const char* what = "") {
+  ConfigKey k;
+  k.name = name;
+  k.help = help;
+  k.parse = [=](RunConfig& c, const std::string& text) { (c.*section).*member = convert<T>(name, text); };
+  k.print = [=](const RunConfig& c) { return to_text((c.*section).*member); };
+  if (ok) {
+    k.check = [=](const RunConfig& c) {
+      const T& v = (c.*section).*member;
+      if (ok(c, v)) return;
+      std::ostringstream ss;
+      ss << "invalid value '" << v << "' for " << name << ": " << what;
+      throw UsageError(ss.str());
+    };
+  }
+  return k;
+}
+
+template <typename S, typename T>
+ConfigKey enum_key(const char* name, S RunConfig::*section, T S::*member, const Names<T>& names,
+                   const std::string& help) {
+  std::vector<std::string> allowed;
+  for (const auto& n : names) allowed.emplace_back(n.second);
+  ConfigKey k;
+  k.name = name;
+  k.help = help.empty() ? one_of(allowed) : help;
+  k.parse = [=](RunConfig& c, const std::string& text) {
+    for (const auto& [value, spelling] : names) {
+      if (text == spelling) {
+        (c.*section).*member = value;
+        return;
+      }
+    }
+    throw_not_one_of(name, text, allowed);
+  };
+  k.print = [=](const RunConfig& c) -> std::string {
+    for (const auto& [value, spelling] : names)
+      if ((c.*section).*member == value) return spelling;
+    throw Error(std::string("internal: no name for the value of ") + name);
+  };
+  return k;
+}
+
+using C = RunConfig;
+
+std::vector<ConfigKey> make_table() {
+  using M = ModelConfig;
+  using T = TaskConfig;
+  using P = PromptConfig;
+  using A = CmaConfig;
+  using L = LossConfig;
+  using E = EvalConfig;
+  using O = OutputConfig;
   // clang-format off
-  d.add_options()
-    ("model.path", po::value(&m.path)->default_value(m.path), "Hugging Face checkpoint directory (config.json, model.safetensors, vocab.json + merges.txt or tokenizer.json)")
-    ("model.dtype", po::value(&m.dtype)->default_value(m.dtype), "auto | float32 | float16 | bfloat16 (auto: float32 on CPU, bfloat16 on CUDA)")
-    ("model.device", po::value(&m.device)->default_value(m.device), "auto | cpu | cuda (auto: the GPU of the node-local rank when CUDA is available)")
-    ("model.threads", po::value(&m.threads)->default_value(m.threads), "torch threads per rank; 0 = cores of the node / ranks on the node")
-    ("task.name", po::value(&t.name)->default_value(t.name), "sst2 | yelp_polarity | ag_news | dbpedia | mrpc | snli | rte | custom | planted")
-    ("task.data_dir", po::value(&t.data_dir)->default_value(t.data_dir), "directory holding the task's standard file names")
-    ("task.train_file", po::value(&t.train_file)->default_value(t.train_file), "train file (overrides data_dir)")
-    ("task.dev_file", po::value(&t.dev_file)->default_value(t.dev_file), "unused by BBT's protocol (dev comes from train); kept for custom splits")
-    ("task.test_file", po::value(&t.test_file)->default_value(t.test_file), "test file (overrides data_dir)")
-    ("task.k_shot", po::value(&t.k_shot)->default_value(t.k_shot), "examples per class for train (and again for dev)")
-    ("task.split_seed", po::value(&t.split_seed)->default_value(t.split_seed), "seed of the k-shot split (numpy legacy shuffle)")
-    ("task.template", po::value(&t.template_text)->default_value(t.template_text), "custom tasks: template with {prompt}, {text}, {text_b}, <mask>")
-    ("task.verbalizer", po::value(&t.verbalizer)->default_value(t.verbalizer), "custom tasks: label words, comma-separated, label 0 first")
-    ("task.metric", po::value(&t.metric)->default_value(t.metric), "custom tasks: accuracy | f1")
-    ("task.planted_seed", po::value(&t.planted_seed)->default_value(t.planted_seed), "planted task: seed of the hidden prompt z* and the random sentences")
-    ("task.planted_pool", po::value(&t.planted_pool)->default_value(t.planted_pool), "planted task: labelled examples the k-shot split draws from")
-    ("task.planted_test", po::value(&t.planted_test)->default_value(t.planted_test), "planted task: held-out test examples")
-    ("prompt.n_tokens", po::value(&p.n_tokens)->default_value(p.n_tokens), "prompt length n")
-    ("prompt.mode", po::value(&p.mode)->default_value(p.mode), "add | cat")
-    ("prompt.intrinsic_dim", po::value(&p.intrinsic_dim)->default_value(p.intrinsic_dim), "d, the dimension CMA-ES searches")
-    ("prompt.projection", po::value(&p.projection)->default_value(p.projection), "normal | uniform")
-    ("prompt.alpha", po::value(&p.alpha)->default_value(p.alpha), "scale of the normal projection's std")
-    ("prompt.init_file", po::value(&p.init_file)->default_value(p.init_file), "cat mode: p0, float32 [n_tokens, hidden] in .npy or .safetensors")
-    ("cma.popsize", po::value(&c.popsize)->default_value(c.popsize), "population size lambda")
-    ("cma.sigma0", po::value(&c.sigma0)->default_value(c.sigma0), "initial step size")
-    ("cma.budget", po::value(&c.budget)->default_value(c.budget), "API calls (each a forward pass over the train set)")
-    ("cma.bound", po::value(&c.bound)->default_value(c.bound), "0 = unbounded, else z in [-bound, bound]")
-    ("cma.covariance", po::value(&c.covariance)->default_value(c.covariance), "full | diagonal")
-    ("cma.seed", po::value(&c.seed)->default_value(c.seed), "seed of CMA-ES and of the projection A")
-    ("loss.type", po::value(&l.type)->default_value(l.type), "ce | hinge | neg_acc")
-    ("loss.margin", po::value(&l.margin)->default_value(l.margin), "hinge margin")
-    ("loss.logit_scale", po::value(&l.logit_scale)->default_value(l.logit_scale), "logits are multiplied by this inside the loss")
-    ("eval.every", po::value(&e.every)->default_value(e.every), "API calls between dev evaluations")
-    ("eval.test", po::value(&e.test)->default_value(e.test), "score the kept prompt on the test split at the end")
-    ("eval.batch_size", po::value(&e.batch_size)->default_value(e.batch_size), "rows per forward chunk on a rank; 0 = automatic")
-    ("output.dir", po::value(&o.dir)->default_value(o.dir), "directory of run directories")
-    ("output.run_name", po::value(&o.run_name)->default_value(o.run_name), "run directory name (default <task>-<split_seed>-<timestamp>)")
-    ("output.checkpoint_every", po::value(&o.checkpoint_every)->default_value(o.checkpoint_every), "generations between checkpoints")
-    ("output.log_every", po::value(&o.log_every)->default_value(o.log_every), "generations between progress lines");
+  std::vector<ConfigKey> keys = {
+    scalar_key("model.path", &C::model, &M::path, "Hugging Face checkpoint directory (config.json, model.safetensors, vocab.json + merges.txt or tokenizer.json)",
+               +[](const C&, const std::string& v) { return !v.empty(); }, "a checkpoint directory is required"),
+    enum_key("model.dtype", &C::model, &M::dtype, kDtypeNames, "auto | float32 | float16 | bfloat16 (auto: float32 on CPU, bfloat16 on CUDA)"),
+    enum_key("model.device", &C::model, &M::device, kDeviceNames, "auto | cpu | cuda (auto: the GPU of the node-local rank when CUDA is available)"),
+    scalar_key("model.threads", &C::model, &M::threads, "torch threads per rank; 0 = cores of the node / ranks on the node",
+               +[](const C&, const int& v) { return v >= 0 && v <= 1024; }, "expected 0..1024"),
+    scalar_key("task.name", &C::task, &T::name, "sst2 | yelp_polarity | ag_news | dbpedia | mrpc | snli | rte | custom | planted"),
+    scalar_key("task.data_dir", &C::task, &T::data_dir, "directory holding the task's standard file names"),
+    scalar_key("task.train_file", &C::task, &T::train_file, "train file (overrides data_dir)"),
+    scalar_key("task.dev_file", &C::task, &T::dev_file, "unused by BBT's protocol (dev comes from train); kept for custom splits"),
+    scalar_key("task.test_file", &C::task, &T::test_file, "test file (overrides data_dir)"),
+    scalar_key("task.k_shot", &C::task, &T::k_shot, "examples per class for train (and again for dev)",
+               +[](const C&, const int& v) { return v >= 1 && v <= 100000; }, "expected 1..100000"),
+    scalar_key("task.split_seed", &C::task, &T::split_seed, "seed of the k-shot split (numpy legacy shuffle)",
+               +[](const C&, const std::int64_t& v) { return v >= 0 && v <= 4294967295LL; }, "expected 0..2^32-1 (numpy's legacy seed range)"),
+    scalar_key("task.template", &C::task, &T::template_text, "custom tasks: template with {prompt}, {text}, {text_b}, <mask>",
+               +[](const C& c, const std::string& v) { return c.task.name != "custom" || !v.empty(); }, "custom tasks need a template"),
+    scalar_key("task.verbalizer", &C::task, &T::verbalizer, "custom tasks: label words, comma-separated, label 0 first",
+               +[](const C& c, const std::string& v) { return c.task.name != "custom" || !v.empty(); }, "custom tasks need label words"),
+    enum_key("task.metric", &C::task, &T::metric, kMetricNames, "custom tasks: accuracy | f1"),
+    scalar_key("task.planted_seed", &C::task, &T::planted_seed, "planted task: seed of the hidden prompt z* and the random sentences",
+               +[](const C&, const std::int64_t& v) { return v >= 0; }, "expected >= 0"),
+    scalar_key("task.planted_pool", &C::task, &T::planted_pool, "planted task: labelled examples the k-shot split draws from",
+               +[](const C&, const int& v) { return v >= 4 && v <= 10000000; }, "expected 4..10000000"),
+    scalar_key("task.planted_test", &C::task, &T::planted_test, "planted task: held-out test examples",
+               +[](const C&, const int& v) { return v >= 1 && v <= 10000000; }, "expected 1..10000000"),
+    scalar_key("prompt.n_tokens", &C::prompt, &P::n_tokens, "prompt length n",
+               +[](const C&, const int& v) { return v >= 1 && v <= 256; }, "expected 1..256"),
+    enum_key("prompt.mode", &C::prompt, &P::mode, kModeNames, ""),
+    scalar_key("prompt.intrinsic_dim", &C::prompt, &P::intrinsic_dim, "d, the dimension CMA-ES searches",
+               +[](const C&, const int& v) { return v >= 1 && v <= 100000; }, "expected 1..100000"),
+    enum_key("prompt.projection", &C::prompt, &P::projection, kProjectionNames, ""),
+    scalar_key("prompt.alpha", &C::prompt, &P::alpha, "scale of the normal projection's std",
+               +[](const C&, const double& v) { return std::isfinite(v) && v > 0; }, "expected > 0"),
+    scalar_key("prompt.init_file", &C::prompt, &P::init_file, "cat mode: p0, float32 [n_tokens, hidden] in .npy or .safetensors"),
+    scalar_key("cma.popsize", &C::cma, &A::popsize, "population size lambda",
+               +[](const C&, const int& v) { return v >= 2 && v <= 100000; }, "expected 2..100000"),
+    scalar_key("cma.sigma0", &C::cma, &A::sigma0, "initial step size",
+               +[](const C&, const double& v) { return std::isfinite(v) && v > 0; }, "expected > 0"),
+    scalar_key("cma.budget", &C::cma, &A::budget, "API calls (each a forward pass over the train set)",
+               +[](const C& c, const long& v) { return v >= c.cma.popsize; }, "expected at least cma.popsize API calls"),
+    scalar_key("cma.bound", &C::cma, &A::bound, "0 = unbounded, else z in [-bound, bound]",
+               +[](const C&, const double& v) { return std::isfinite(v) && v >= 0; }, "expected >= 0 (0 = none)"),
+    enum_key("cma.covariance", &C::cma, &A::covariance, kCovarianceNames, ""),
+    scalar_key("cma.seed", &C::cma, &A::seed, "seed of CMA-ES and of the projection A",
+               +[](const C&, const std::int64_t& v) { return v >= 0; }, "expected >= 0"),
+    enum_key("loss.type", &C::loss, &L::type, kLossNames, ""),
+    scalar_key("loss.margin", &C::loss, &L::margin, "hinge margin",
+               +[](const C&, const double& v) { return std::isfinite(v) && v >= 0; }, "expected >= 0"),
+    scalar_key("loss.logit_scale", &C::loss, &L::logit_scale, "logits are multiplied by this inside the loss",
+               +[](const C&, const double& v) { return std::isfinite(v) && v > 0; }, "expected > 0"),
+    scalar_key("eval.every", &C::eval, &E::every, "API calls between dev evaluations",
+               +[](const C&, const long& v) { return v >= 1; }, "expected >= 1"),
+    scalar_key("eval.test", &C::eval, &E::test, "score the kept prompt on the test split at the end"),
+    scalar_key("eval.batch_size", &C::eval, &E::batch_size, "rows per forward chunk on a rank; 0 = automatic",
+               +[](const C&, const int& v) { return v >= 0; }, "expected >= 0"),
+    scalar_key("output.dir", &C::output, &O::dir, "directory of run directories",
+               +[](const C&, const std::string& v) { return !v.empty(); }, "expected a directory"),
+    scalar_key("output.run_name", &C::output, &O::run_name, "run directory name (default <task>-<split_seed>-<timestamp>)",
+               +[](const C&, const std::string& v) { return v.find('/') == std::string::npos; }, "a name, not a path"),
+    scalar_key("output.checkpoint_every", &C::output, &O::checkpoint_every, "generations between checkpoints",
+               +[](const C&, const int& v) { return v >= 1; }, "expected >= 1"),
+    scalar_key("output.log_every", &C::output, &O::log_every, "generations between progress lines",
+               +[](const C&, const int& v) { return v >= 1; }, "expected >= 1"),
+  };
   // clang-format on
+  // task.name is checked against the task table's names, with a suggestion.
+  for (auto& k : keys) {
+    if (k.name != "task.name") continue;
+    k.check = [](const C& c) {
+      if (std::find(kTaskNames.begin(), kTaskNames.end(), c.task.name) == kTaskNames.end())
+        throw_not_one_of("task.name", c.task.name, kTaskNames);
+    };
+  }
+  const RunConfig defaults;
+  for (auto& k : keys) k.default_text = k.print(defaults);
+  return keys;
+}
+
+const ConfigKey* find_key(const std::string& key) {
+  for (const auto& k : config_key_table())
+    if (k.name == key) return &k;
+  return nullptr;
+}
+
+// The options description --help prints: every key of the table with its default.
+po::options_description describe() {
+  po::options_description d("configuration keys (INI [section] key = value, or --section.key value)");
+  for (const auto& k : config_key_table())
+    d.add_options()(k.name.c_str(), po::value<std::string>()->default_value(k.default_text), k.help.c_str());
   return d;
 }
 
@@ -101,9 +275,7 @@ void check_key(const std::string& key, const std::string& where) {
     throw UsageError(where + "unknown section '" + section + "' in '" + key + "' (valid sections: " + valid +
                      ")" + suggest(key));
   }
-  const auto keys = config_keys();
-  if (std::find(keys.begin(), keys.end(), key) == keys.end())
-    throw UsageError(where + "unknown key '" + key + "'" + suggest(key));
+  if (!find_key(key)) throw UsageError(where + "unknown key '" + key + "'" + suggest(key));
 }
 
 std::vector<IniEntry> parse_ini(const std::string& text, const std::string& origin) {
@@ -154,21 +326,9 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-// Stores one option, turning Boost's conversion errors into our one-line message.
-void store_one(po::variables_map& vm, const po::options_description& desc, const std::string& key,
-               const std::string& value, const std::string& where) {
-  po::parsed_options parsed(&desc);
-  po::option opt(key, {value});
-  parsed.options.push_back(opt);
-  try {
-    po::store(parsed, vm);
-  } catch (const po::error&) {
-    throw UsageError(where + "invalid value '" + value + "' for " + key);
-  }
-}
-
-// Command-line overrides are "--section.key value" or "--section.key=value".
-std::vector<std::pair<std::string, std::string>> split_overrides(const std::vector<std::string>& args) {
+// "--section.key value" or "--section.key=value" -> (key, value) pairs; `check` validates the key.
+std::vector<std::pair<std::string, std::string>> split_overrides(const std::vector<std::string>& args,
+                                                                 bool check = true) {
   std::vector<std::pair<std::string, std::string>> out;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -182,70 +342,63 @@ std::vector<std::pair<std::string, std::string>> split_overrides(const std::vect
       if (i + 1 >= args.size()) throw UsageError("option '--" + key + "' needs a value");
       value = args[++i];
     }
-    check_key(key, "");
+    if (check) check_key(key, "");
     out.emplace_back(key, value);
   }
   return out;
 }
 
+// Sets one key, prefixing the key's own error with where the text came from.
+void set_from(RunConfig& cfg, const std::string& key, const std::string& value, const std::string& where) {
+  try {
+    find_key(key)->parse(cfg, value);
+  } catch (const UsageError& e) {
+    throw UsageError(where + e.what());
+  }
+}
+
 RunConfig build(const std::vector<IniEntry>& ini, const std::string& origin,
                 const std::vector<std::pair<std::string, std::string>>& overrides) {
   RunConfig cfg;
-  po::options_description desc = describe(cfg);
-  po::variables_map vm;
   std::set<std::string> from_cli;
   for (const auto& [k, v] : overrides) {
     if (!from_cli.insert(k).second) throw UsageError("option '--" + k + "' given twice");
-    store_one(vm, desc, k, v, "command line: ");
+    set_from(cfg, k, v, "command line: ");
   }
   for (const auto& e : ini) {
     if (from_cli.count(e.key)) continue;  // the command line wins
-    store_one(vm, desc, e.key, e.value, origin + ":" + std::to_string(e.line) + ": ");
+    set_from(cfg, e.key, e.value, origin + ":" + std::to_string(e.line) + ": ");
   }
-  // Defaults for everything not given.
-  po::parsed_options none(&desc);
-  po::store(none, vm);
-  po::notify(vm);
   return cfg;
 }
 
-template <typename T>
-void require(bool ok, const std::string& key, const T& value, const std::string& what) {
-  if (ok) return;
-  std::ostringstream ss;
-  ss << "invalid value '" << value << "' for " << key << ": " << what;
-  throw UsageError(ss.str());
-}
-
-void require_one_of(const std::string& key, const std::string& value,
-                    const std::vector<std::string>& allowed) {
-  if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return;
-  std::string list;
-  for (const auto& a : allowed) list += (list.empty() ? "" : " | ") + a;
-  const std::string best = closest_match(value, allowed);
-  throw UsageError("invalid value '" + value + "' for " + key + ": expected " + list +
-                   (best.empty() ? "" : " (did you mean '" + best + "'?)"));
-}
-
-std::string format_double(double v) {
-  std::ostringstream ss;
-  ss << std::setprecision(17) << v;
-  // Prefer the shortest form that reads back exactly.
-  for (int p = 1; p <= 17; ++p) {
-    std::ostringstream t;
-    t << std::setprecision(p) << v;
-    if (std::stod(t.str()) == v) return t.str();
-  }
-  return ss.str();
+// POSIX cksum(1): CRC-32 (polynomial 0x04C11DB7, MSB first) of the bytes, then of their count.
+std::uint32_t posix_cksum(const std::string& bytes) {
+  std::uint32_t crc = 0;
+  auto feed = [&crc](unsigned char b) {
+    crc ^= static_cast<std::uint32_t>(b) << 24;
+    for (int i = 0; i < 8; ++i) crc = (crc & 0x80000000u) ? (crc << 1) ^ 0x04C11DB7u : crc << 1;
+  };
+  for (unsigned char b : bytes) feed(b);
+  for (std::size_t n = bytes.size(); n > 0; n >>= 8) feed(static_cast<unsigned char>(n & 0xff));
+  return ~crc;
 }
 
 }  // namespace
 
+const std::vector<ConfigKey>& config_key_table() {
+  static const std::vector<ConfigKey> table = make_table();
+  return table;
+}
+
+void set_config_value(RunConfig& config, const std::string& key, const std::string& value) {
+  check_key(key, "");
+  find_key(key)->parse(config, value);
+}
+
 std::vector<std::string> config_keys() {
-  RunConfig cfg;
-  const auto desc = describe(cfg);
   std::vector<std::string> keys;
-  for (const auto& opt : desc.options()) keys.push_back(opt->long_name());
+  for (const auto& k : config_key_table()) keys.push_back(k.name);
   return keys;
 }
 
@@ -272,109 +425,21 @@ std::string closest_match(const std::string& word, const std::vector<std::string
 }
 
 void RunConfig::validate() const {
-  require(!model.path.empty(), "model.path", model.path, "a checkpoint directory is required");
-  require_one_of("model.dtype", model.dtype, {"auto", "float32", "float16", "bfloat16"});
-  require_one_of("model.device", model.device, {"auto", "cpu", "cuda"});
-  require(model.threads >= 0 && model.threads <= 1024, "model.threads", model.threads, "expected 0..1024");
-  require_one_of("task.name", task.name,
-                 {"sst2", "yelp_polarity", "ag_news", "dbpedia", "mrpc", "snli", "rte", "custom", "planted"});
-  require(task.k_shot >= 1 && task.k_shot <= 100000, "task.k_shot", task.k_shot, "expected 1..100000");
-  require(task.split_seed >= 0 && task.split_seed <= 4294967295LL, "task.split_seed", task.split_seed,
-          "expected 0..2^32-1 (numpy's legacy seed range)");
-  require_one_of("task.metric", task.metric, {"accuracy", "f1"});
-  if (task.name == "custom") {
-    require(!task.template_text.empty(), "task.template", task.template_text, "custom tasks need a template");
-    require(!task.verbalizer.empty(), "task.verbalizer", task.verbalizer, "custom tasks need label words");
-  }
-  require(task.planted_seed >= 0, "task.planted_seed", task.planted_seed, "expected >= 0");
-  require(task.planted_pool >= 4 && task.planted_pool <= 10000000, "task.planted_pool", task.planted_pool,
-          "expected 4..10000000");
-  require(task.planted_test >= 1 && task.planted_test <= 10000000, "task.planted_test", task.planted_test,
-          "expected 1..10000000");
-  require(prompt.n_tokens >= 1 && prompt.n_tokens <= 256, "prompt.n_tokens", prompt.n_tokens,
-          "expected 1..256");
-  require_one_of("prompt.mode", prompt.mode, {"add", "cat"});
-  require(prompt.intrinsic_dim >= 1 && prompt.intrinsic_dim <= 100000, "prompt.intrinsic_dim",
-          prompt.intrinsic_dim, "expected 1..100000");
-  require_one_of("prompt.projection", prompt.projection, {"normal", "uniform"});
-  require(std::isfinite(prompt.alpha) && prompt.alpha > 0, "prompt.alpha", prompt.alpha, "expected > 0");
-  require(cma.popsize >= 2 && cma.popsize <= 100000, "cma.popsize", cma.popsize, "expected 2..100000");
-  require(std::isfinite(cma.sigma0) && cma.sigma0 > 0, "cma.sigma0", cma.sigma0, "expected > 0");
-  require(cma.budget >= cma.popsize, "cma.budget", cma.budget, "expected at least cma.popsize API calls");
-  require(std::isfinite(cma.bound) && cma.bound >= 0, "cma.bound", cma.bound, "expected >= 0 (0 = none)");
-  require_one_of("cma.covariance", cma.covariance, {"full", "diagonal"});
-  require(cma.seed >= 0, "cma.seed", cma.seed, "expected >= 0");
-  require_one_of("loss.type", loss.type, {"ce", "hinge", "neg_acc"});
-  require(std::isfinite(loss.margin) && loss.margin >= 0, "loss.margin", loss.margin, "expected >= 0");
-  require(std::isfinite(loss.logit_scale) && loss.logit_scale > 0, "loss.logit_scale", loss.logit_scale,
-          "expected > 0");
-  require(eval.every >= 1, "eval.every", eval.every, "expected >= 1");
-  require(eval.batch_size >= 0, "eval.batch_size", eval.batch_size, "expected >= 0");
-  require(!output.dir.empty(), "output.dir", output.dir, "expected a directory");
-  require(output.run_name.find('/') == std::string::npos, "output.run_name", output.run_name,
-          "a name, not a path");
-  require(output.checkpoint_every >= 1, "output.checkpoint_every", output.checkpoint_every, "expected >= 1");
-  require(output.log_every >= 1, "output.log_every", output.log_every, "expected >= 1");
+  for (const auto& k : config_key_table())
+    if (k.check) k.check(*this);
 }
 
 std::string RunConfig::to_ini() const {
-  RunConfig copy = *this;
-  const auto desc = describe(copy);
   std::ostringstream out;
   std::string section;
-  // Every typed field as text; the loop below writes them in the order of describe().
-  const std::map<std::string, std::string> values = {
-      {"model.path", model.path},
-      {"model.dtype", model.dtype},
-      {"model.device", model.device},
-      {"model.threads", std::to_string(model.threads)},
-      {"task.name", task.name},
-      {"task.data_dir", task.data_dir},
-      {"task.train_file", task.train_file},
-      {"task.dev_file", task.dev_file},
-      {"task.test_file", task.test_file},
-      {"task.k_shot", std::to_string(task.k_shot)},
-      {"task.split_seed", std::to_string(task.split_seed)},
-      {"task.template", task.template_text},
-      {"task.verbalizer", task.verbalizer},
-      {"task.metric", task.metric},
-      {"task.planted_seed", std::to_string(task.planted_seed)},
-      {"task.planted_pool", std::to_string(task.planted_pool)},
-      {"task.planted_test", std::to_string(task.planted_test)},
-      {"prompt.n_tokens", std::to_string(prompt.n_tokens)},
-      {"prompt.mode", prompt.mode},
-      {"prompt.intrinsic_dim", std::to_string(prompt.intrinsic_dim)},
-      {"prompt.projection", prompt.projection},
-      {"prompt.alpha", format_double(prompt.alpha)},
-      {"prompt.init_file", prompt.init_file},
-      {"cma.popsize", std::to_string(cma.popsize)},
-      {"cma.sigma0", format_double(cma.sigma0)},
-      {"cma.budget", std::to_string(cma.budget)},
-      {"cma.bound", format_double(cma.bound)},
-      {"cma.covariance", cma.covariance},
-      {"cma.seed", std::to_string(cma.seed)},
-      {"loss.type", loss.type},
-      {"loss.margin", format_double(loss.margin)},
-      {"loss.logit_scale", format_double(loss.logit_scale)},
-      {"eval.every", std::to_string(eval.every)},
-      {"eval.test", eval.test ? "true" : "false"},
-      {"eval.batch_size", std::to_string(eval.batch_size)},
-      {"output.dir", output.dir},
-      {"output.run_name", output.run_name},
-      {"output.checkpoint_every", std::to_string(output.checkpoint_every)},
-      {"output.log_every", std::to_string(output.log_every)},
-  };
-  for (const auto& opt : desc.options()) {
-    const std::string& key = opt->long_name();
-    const auto dot = key.find('.');
-    const std::string sec = key.substr(0, dot);
+  for (const auto& k : config_key_table()) {
+    const auto dot = k.name.find('.');
+    const std::string sec = k.name.substr(0, dot);
     if (sec != section) {
       out << (section.empty() ? "" : "\n") << "[" << sec << "]\n";
       section = sec;
     }
-    const auto it = values.find(key);
-    if (it == values.end()) throw Error("internal: no INI writer for " + key);
-    out << key.substr(dot + 1) << " = " << it->second << "\n";
+    out << k.name.substr(dot + 1) << " = " << k.print(*this) << "\n";
   }
   return out.str();
 }
@@ -382,6 +447,43 @@ std::string RunConfig::to_ini() const {
 RunConfig parse_config_text(const std::string& ini_text, const std::string& origin,
                             const std::vector<std::string>& overrides) {
   return build(parse_ini(ini_text, origin), origin, split_overrides(overrides));
+}
+
+std::string run_name(const std::string& config_file, const std::vector<std::string>& overrides) {
+  // As "key=value" lines, the way jobs/lib.sh read them (a value's newline starts a new line).
+  std::string text;
+  for (const auto& [k, v] : split_overrides(overrides, /*check=*/false)) text += k + "=" + v + "\n";
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  std::string name = config_file.substr(config_file.find_last_of('/') + 1);
+  if (const auto dot = name.rfind('.'); dot != std::string::npos) name.resize(dot);
+  std::string seed, cma_seed;
+  std::vector<std::string> rest;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    const auto eq = line.find('=');
+    const std::string key = line.substr(0, eq);
+    const std::string value = eq == std::string::npos ? line : line.substr(eq + 1);
+    if (key == "output.run_name") return value;
+    if (key == "task.split_seed") {
+      seed = value;
+    } else if (key == "cma.seed") {
+      cma_seed = value;
+    } else if (key.rfind("output.", 0) != 0 && key != "model.path" && key != "model.threads") {
+      rest.push_back(line);
+    }
+  }
+  if (!seed.empty()) name += "-s" + seed;
+  if (!cma_seed.empty()) name += "-c" + cma_seed;
+  if (!rest.empty()) {
+    std::sort(rest.begin(), rest.end());  // byte order, as LC_ALL=C sort
+    std::string sorted;
+    for (const auto& r : rest) sorted += r + "\n";
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "-%08x", static_cast<unsigned>(posix_cksum(sorted)));
+    name += hex;
+  }
+  return name;
 }
 
 TrainArgs parse_train_args(const std::vector<std::string>& args) {
@@ -399,6 +501,8 @@ TrainArgs parse_train_args(const std::vector<std::string>& args) {
       out.help = true;
     } else if (a == "--print-config") {
       out.print_config = true;
+    } else if (a == "--print-run-name") {
+      out.print_run_name = true;
     } else if (a == "--config" || a.rfind("--config=", 0) == 0) {
       out.config_file = take_value("--config");
     } else if (a == "--resume" || a.rfind("--resume=", 0) == 0) {
@@ -409,19 +513,24 @@ TrainArgs parse_train_args(const std::vector<std::string>& args) {
     }
   }
   if (out.help) {
-    RunConfig cfg;
     std::ostringstream ss;
-    ss << "usage: bbt train --config FILE [--section.key value ...] [--print-config]\n"
+    ss << "usage: bbt train --config FILE [--section.key value ...] [--print-config | --print-run-name]\n"
        << "       bbt train --resume RUN.h5 [--section.key value ...]\n\n"
        << "Runs black-box tuning; start it under mpirun or srun for several ranks.\n\n"
        << "  --config FILE     INI configuration; keys on the command line override it\n"
        << "  --resume RUN.h5   continue a run from its last checkpoint (its stored configuration)\n"
-       << "  --print-config    print the merged configuration as INI and exit\n\n"
-       << describe(cfg);
+       << "  --print-config    print the merged configuration as INI and exit\n"
+       << "  --print-run-name  print the run name jobs/ give FILE + overrides, and exit\n\n"
+       << describe();
     out.help_text = ss.str();
     return out;
   }
   out.overrides = overrides;
+  if (out.print_run_name) {
+    if (out.config_file.empty()) throw UsageError("--print-run-name needs --config FILE");
+    out.run_name = run_name(out.config_file, overrides);
+    return out;
+  }
   if (!out.resume.empty()) return out;  // the stored configuration is read by the job itself
   const std::string text = out.config_file.empty() ? std::string() : read_file(out.config_file);
   out.config = parse_config_text(text, out.config_file.empty() ? "<none>" : out.config_file, overrides);

@@ -28,10 +28,11 @@ std::int64_t vocab_id(const nlohmann::json& vocab, const std::string& file, cons
 
 void write_tiny_model(const TinyModelOptions& o) {
   if (o.layers < 0 || o.hidden < 1 || o.heads < 1 || o.intermediate < 1)
-    throw UsageError("make-tiny-model: sizes must be positive");
-  if (o.hidden % o.heads != 0) throw UsageError("make-tiny-model: --hidden must be a multiple of --heads");
-  if (!(o.init_std > 0)) throw UsageError("make-tiny-model: --init-std must be positive");
-  if (o.vocab_from.empty()) throw UsageError("make-tiny-model: --vocab-from is required");
+    throw UsageError("tiny model: layers must be >= 0, hidden, heads and intermediate >= 1");
+  if (o.hidden % o.heads != 0)
+    throw UsageError("tiny model: the hidden size must be a multiple of the heads");
+  if (!(o.init_std > 0)) throw UsageError("tiny model: the init std must be positive");
+  if (o.vocab_from.empty()) throw UsageError("tiny model: no vocabulary directory given");
   const std::string vocab_path = o.vocab_from + "/vocab.json";
   const std::string merges_path = o.vocab_from + "/merges.txt";
   std::ifstream vin(vocab_path);
@@ -56,7 +57,10 @@ void write_tiny_model(const TinyModelOptions& o) {
   const auto pad = vocab_id(vocab, vocab_path, "<pad>");
   const auto eos = vocab_id(vocab, vocab_path, "</s>");
   vocab_id(vocab, vocab_path, "<mask>");
-  if (o.max_positions < pad + 3) throw UsageError("make-tiny-model: --max-positions too small");
+  if (o.max_positions < pad + 3)
+    throw UsageError("tiny model: " + std::to_string(o.max_positions) +
+                     " positions is too few for <pad> id " + std::to_string(pad) + " (at least " +
+                     std::to_string(pad + 3) + ")");
 
   const std::int64_t H = o.hidden, F = o.intermediate;
   Rng rng(o.seed);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "bbt/common/error.hpp"
 
 using bbt::UsageError;
@@ -25,13 +27,13 @@ TEST(Config, DefaultsAreThePapers) {
   const RunConfig c = parse_config_text("", "x.ini");
   EXPECT_EQ(c.prompt.n_tokens, 50);
   EXPECT_EQ(c.prompt.intrinsic_dim, 500);
-  EXPECT_EQ(c.prompt.mode, "add");
+  EXPECT_EQ(c.prompt.mode, bbt::model::PromptMode::kAdd);
   EXPECT_EQ(c.cma.popsize, 20);
   EXPECT_EQ(c.cma.sigma0, 1.0);
   EXPECT_EQ(c.cma.budget, 8000);
   EXPECT_EQ(c.cma.seed, 42);
   EXPECT_EQ(c.task.k_shot, 16);
-  EXPECT_EQ(c.loss.type, "ce");
+  EXPECT_EQ(c.loss.type, bbt::core::LossType::ce);
   EXPECT_EQ(c.eval.every, 100);
 }
 
@@ -40,7 +42,7 @@ TEST(Config, FileThenCommandLineOverride) {
                                         {"--cma.popsize", "10", "--loss.type=hinge"});
   EXPECT_EQ(c.cma.popsize, 10);
   EXPECT_EQ(c.cma.sigma0, 0.5);
-  EXPECT_EQ(c.loss.type, "hinge");
+  EXPECT_EQ(c.loss.type, bbt::core::LossType::hinge);
   EXPECT_EQ(c.model.path, "m");
 }
 
@@ -95,4 +97,201 @@ TEST(Config, SyntaxErrorNamesLine) {
 TEST(Config, ClosestMatch) {
   EXPECT_EQ(bbt::io::closest_match("sigmo0", {"sigma0", "seed"}), "sigma0");
   EXPECT_EQ(bbt::io::closest_match("zzzzzzzzzz", {"sigma0", "seed"}), "");
+}
+
+// to_ini() as written before the key table (run files store it; resume re-parses it): a config with
+// every enumeration off its default. It must still parse, and print back byte for byte.
+const char* const kOldIni = R"INI([model]
+path = /m/roberta-large
+dtype = bfloat16
+device = cuda
+threads = 4
+
+[task]
+name = custom
+data_dir = 
+train_file = 
+dev_file = 
+test_file = 
+k_shot = 16
+split_seed = 13
+template = {prompt} {text} It was <mask> .
+verbalizer = bad,great
+metric = f1
+planted_seed = 7
+planted_pool = 2000
+planted_test = 1000
+
+[prompt]
+n_tokens = 50
+mode = cat
+intrinsic_dim = 500
+projection = uniform
+alpha = 0.1
+init_file = 
+
+[cma]
+popsize = 20
+sigma0 = 0.001
+budget = 123456789012
+bound = 2.5
+covariance = diagonal
+seed = 42
+
+[loss]
+type = neg_acc
+margin = 0.30000000000000004
+logit_scale = 1e-07
+
+[eval]
+every = 100
+test = false
+batch_size = 32
+
+[output]
+dir = results
+run_name = r1
+checkpoint_every = 10
+log_every = 10
+)INI";
+
+TEST(Config, OldIniTextParsesAndPrintsBackIdentically) {
+  const RunConfig c = parse_config_text(kOldIni, "old.ini");
+  EXPECT_EQ(c.to_ini(), kOldIni);
+  EXPECT_EQ(c.model.dtype, bbt::model::Dtype::kBF16);
+  EXPECT_EQ(c.model.device, c10::DeviceType::CUDA);
+  EXPECT_EQ(c.task.metric, bbt::data::Metric::f1);
+  EXPECT_EQ(c.prompt.mode, bbt::model::PromptMode::kCat);
+  EXPECT_EQ(c.prompt.projection, bbt::model::ProjectionKind::kUniform);
+  EXPECT_EQ(c.cma.covariance, bbt::es::Covariance::diagonal);
+  EXPECT_EQ(c.loss.type, bbt::core::LossType::neg_acc);
+  EXPECT_EQ(c.cma.budget, 123456789012L);
+  EXPECT_FALSE(c.eval.test);
+  EXPECT_EQ(c.loss.logit_scale, 1e-7);
+  c.validate();
+  // The defaults print as before too.
+  RunConfig d;
+  d.model.path = "m";
+  const std::string head =
+      "[model]\npath = m\ndtype = auto\ndevice = auto\nthreads = 0\n\n[task]\nname = sst2\n";
+  EXPECT_EQ(d.to_ini().substr(0, head.size()), head);
+}
+
+// A value other than the default for every key: a key added to the table without one fails here.
+const std::map<std::string, std::string> kSamples = {{"model.path", "/models/roberta-large"},
+                                                     {"model.dtype", "float16"},
+                                                     {"model.device", "cpu"},
+                                                     {"model.threads", "3"},
+                                                     {"task.name", "custom"},
+                                                     {"task.data_dir", "/data/x y"},
+                                                     {"task.train_file", "t.tsv"},
+                                                     {"task.dev_file", "d.tsv"},
+                                                     {"task.test_file", "e.tsv"},
+                                                     {"task.k_shot", "8"},
+                                                     {"task.split_seed", "4294967295"},
+                                                     {"task.template", "{prompt} {text} = <mask> ."},
+                                                     {"task.verbalizer", "no,yes"},
+                                                     {"task.metric", "f1"},
+                                                     {"task.planted_seed", "9"},
+                                                     {"task.planted_pool", "40"},
+                                                     {"task.planted_test", "5"},
+                                                     {"prompt.n_tokens", "7"},
+                                                     {"prompt.mode", "cat"},
+                                                     {"prompt.intrinsic_dim", "11"},
+                                                     {"prompt.projection", "uniform"},
+                                                     {"prompt.alpha", "0.1"},
+                                                     {"prompt.init_file", "p0.npy"},
+                                                     {"cma.popsize", "6"},
+                                                     {"cma.sigma0", "0.30000000000000004"},
+                                                     {"cma.budget", "60"},
+                                                     {"cma.bound", "2.5"},
+                                                     {"cma.covariance", "diagonal"},
+                                                     {"cma.seed", "13"},
+                                                     {"loss.type", "hinge"},
+                                                     {"loss.margin", "1e-300"},
+                                                     {"loss.logit_scale", "2"},
+                                                     {"eval.every", "7"},
+                                                     {"eval.test", "false"},
+                                                     {"eval.batch_size", "16"},
+                                                     {"output.dir", "out"},
+                                                     {"output.run_name", "r"},
+                                                     {"output.checkpoint_every", "3"},
+                                                     {"output.log_every", "4"}};
+
+TEST(Config, EveryKeyRoundTripsThroughIni) {
+  const auto& table = bbt::io::config_key_table();
+  EXPECT_EQ(table.size(), kSamples.size());
+  for (const auto& key : table) {
+    SCOPED_TRACE(key.name);
+    const auto it = kSamples.find(key.name);
+    ASSERT_NE(it, kSamples.end()) << "no sample value for " << key.name;
+    EXPECT_NE(it->second, key.default_text);
+    RunConfig c;
+    bbt::io::set_config_value(c, key.name, it->second);
+    EXPECT_EQ(key.print(c), it->second);
+    const std::string ini = c.to_ini();
+    EXPECT_NE(ini, RunConfig().to_ini());
+    const RunConfig back = parse_config_text(ini, "printed.ini");
+    EXPECT_EQ(key.print(back), it->second);
+    EXPECT_EQ(back.to_ini(), ini);
+    // The command-line spelling reads the same.
+    EXPECT_EQ(parse_config_text("", "x", {"--" + key.name, it->second}).to_ini(), ini);
+  }
+  // Every sample together is a valid configuration.
+  RunConfig all;
+  for (const auto& [k, v] : kSamples) bbt::io::set_config_value(all, k, v);
+  EXPECT_NO_THROW(all.validate());
+  EXPECT_EQ(parse_config_text(all.to_ini(), "all.ini").to_ini(), all.to_ini());
+}
+
+TEST(Config, HelpListsEveryKeyWithItsDefault) {
+  const auto parsed = bbt::io::parse_train_args({"bbt train", "--help"});
+  ASSERT_TRUE(parsed.help);
+  for (const auto& key : bbt::io::config_key_table()) {
+    EXPECT_NE(parsed.help_text.find("--" + key.name + " "), std::string::npos) << key.name;
+    if (!key.default_text.empty()) {
+      EXPECT_NE(parsed.help_text.find("--" + key.name + " arg (=" + key.default_text + ")"),
+                std::string::npos)
+          << key.name;
+    }
+  }
+  EXPECT_EQ(bbt::io::config_keys().size(), bbt::io::config_key_table().size());
+}
+
+TEST(Config, EnumErrorsNameKeyAndAllowedValues) {
+  const std::map<std::string, std::string> allowed = {{"model.dtype", "auto | float32 | float16 | bfloat16"},
+                                                      {"model.device", "auto | cpu | cuda"},
+                                                      {"task.metric", "accuracy | f1"},
+                                                      {"prompt.mode", "add | cat"},
+                                                      {"prompt.projection", "normal | uniform"},
+                                                      {"cma.covariance", "full | diagonal"},
+                                                      {"loss.type", "ce | hinge | neg_acc"}};
+  for (const auto& [key, list] : allowed) {
+    const std::string section = key.substr(0, key.find('.'));
+    const std::string e = error_of("[" + section + "]\n" + key.substr(section.size() + 1) + " = bogus\n");
+    EXPECT_NE(e.find("x.ini:2: invalid value 'bogus' for " + key + ": expected " + list), std::string::npos)
+        << e;
+    const std::string c = error_of("", {"--" + key, "Bogus"});
+    EXPECT_NE(c.find("invalid value 'Bogus' for " + key + ": expected " + list), std::string::npos) << c;
+  }
+  EXPECT_NE(error_of("", {"--prompt.mode", "cta"}).find("did you mean 'cat'"), std::string::npos);
+}
+
+TEST(Config, RunNameFromConfigAndOverrides) {
+  using bbt::io::run_name;
+  EXPECT_EQ(run_name("/c/sst2.ini", {}), "sst2");
+  EXPECT_EQ(run_name("/c/sst2.ini", {"--task.split_seed", "13", "--cma.seed=7"}), "sst2-s13-c7");
+  EXPECT_EQ(run_name("/c/sst2.ini", {"--model.path", "/m", "--model.threads=2", "--output.dir", "o"}),
+            "sst2");
+  EXPECT_EQ(run_name("/c/sst2.ini", {"--task.split_seed", "1", "--output.run_name", "mine"}), "mine");
+  // The rest: cksum of the sorted "key=value" lines, whatever their order on the command line.
+  const std::string a = run_name("/c/sst2.ini", {"--cma.popsize", "8", "--loss.type=hinge"});
+  EXPECT_EQ(a, run_name("/c/sst2.ini", {"--loss.type", "hinge", "--cma.popsize=8"}));
+  EXPECT_EQ(a.size(), std::string("sst2-12345678").size());
+  EXPECT_NE(a, run_name("/c/sst2.ini", {"--loss.type", "hinge", "--cma.popsize=9"}));
+  EXPECT_THROW(run_name("/c/sst2.ini", {"--cma.popsize"}), UsageError);
+  const auto parsed = bbt::io::parse_train_args(
+      {"bbt train", "--config", "/nonexistent/rte.ini", "--print-run-name", "--task.split_seed", "5"});
+  EXPECT_TRUE(parsed.print_run_name);
+  EXPECT_EQ(parsed.run_name, "rte-s5");
 }

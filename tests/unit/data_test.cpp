@@ -415,8 +415,8 @@ TEST(Encode, AddModeLayout) {
   const EncodeFn encode = [&](std::string_view s) { return toy(s); };
   const TaskSpec sst2 = builtin_task("sst2");
   const Example ex{"good movie", "", 1, 7};
-  EXPECT_EQ(fill_template(sst2, ex, PromptMode::add), " . good movie . It was <mask> .");
-  const EncodedExample e = encode_example(sst2, ex, PromptMode::add, 5, kSpecial, encode);
+  EXPECT_EQ(fill_template(sst2, ex, PromptMode::kAdd), " . good movie . It was <mask> .");
+  const EncodedExample e = encode_example(sst2, ex, PromptMode::kAdd, 5, kSpecial, encode);
   const std::vector<std::int64_t> body = toy(" . good movie . It was <mask> .");
   std::vector<std::int64_t> expected = {0, 1000, 1001, 1002, 1003, 1004};
   expected.insert(expected.end(), body.begin(), body.end());
@@ -433,18 +433,18 @@ TEST(Encode, CatModeAndPairs) {
   const TaskSpec rte = builtin_task("rte");
   const Example ex{"A {text_b} cat sat .", "An animal sat .", 0, 2};
   // {text_b} inside the text is not substituted again.
-  EXPECT_EQ(fill_template(rte, ex, PromptMode::cat), "A {text_b} cat sat . ? <mask> , An animal sat .");
-  const EncodedExample e = encode_example(rte, ex, PromptMode::cat, 50, kSpecial, encode);
+  EXPECT_EQ(fill_template(rte, ex, PromptMode::kCat), "A {text_b} cat sat . ? <mask> , An animal sat .");
+  const EncodedExample e = encode_example(rte, ex, PromptMode::kCat, 50, kSpecial, encode);
   EXPECT_EQ(e.ids.front(), 0);
   EXPECT_EQ(e.ids.back(), 2);
   EXPECT_EQ(e.ids.size(), 2u + 12u);
   EXPECT_EQ(e.mask_pos, 1 + 6);
   const std::string msg = error_of([&] {
-    encode_example(rte, Example{"only one", "", 0, 9}, PromptMode::add, 3, kSpecial, encode);
+    encode_example(rte, Example{"only one", "", 0, 9}, PromptMode::kAdd, 3, kSpecial, encode);
   });
   EXPECT_TRUE(contains(msg, "line 9")) << msg;
   const std::string masks = error_of([&] {
-    encode_example(builtin_task("sst2"), Example{"a <mask> here", "", 0, 4}, PromptMode::add, 3, kSpecial,
+    encode_example(builtin_task("sst2"), Example{"a <mask> here", "", 0, 4}, PromptMode::kAdd, 3, kSpecial,
                    encode);
   });
   EXPECT_TRUE(contains(masks, "2 <mask> tokens")) << masks;
@@ -464,14 +464,14 @@ TEST(Encode, DatasetDropsLongExamples) {
   d.path = "mem";
   d.examples = {
       {words(454), "", 0, 1}, {words(455), "", 1, 2}, {words(3), "", 1, 3}, {words(1000), "", 0, 4}};
-  const EncodedDataset e = encode_dataset(sst2, d, PromptMode::add, 50, kSpecial, encode);
+  const EncodedDataset e = encode_dataset(sst2, d, PromptMode::kAdd, 50, kSpecial, encode);
   EXPECT_EQ(e.dropped_too_long, 2);
   ASSERT_EQ(e.examples.size(), 2u);
   EXPECT_EQ(e.examples[0].ids.size(), 512u);
   EXPECT_EQ(e.source_index, (std::vector<std::size_t>{0, 2}));
   EXPECT_EQ(e.labels(), (std::vector<int>{0, 1}));
   // In cat mode the same examples are 50 ids shorter.
-  EXPECT_EQ(encode_dataset(sst2, d, PromptMode::cat, 50, kSpecial, encode).dropped_too_long, 1);
+  EXPECT_EQ(encode_dataset(sst2, d, PromptMode::kCat, 50, kSpecial, encode).dropped_too_long, 1);
 }
 
 TEST(Encode, VerbalizerIds) {

@@ -5,12 +5,13 @@
 #include <vector>
 
 #include "bbt/data/dataset.hpp"
+#include "bbt/model/prompt_kinds.hpp"
 
 namespace bbt::data {
 
 enum class Metric { accuracy, f1 };
-// How the prompt enters the input: added to placeholder embeddings, or concatenated after <s>.
-enum class PromptMode { add, cat };
+// How the prompt enters the input (the model's own enumeration: one definition).
+using model::PromptMode;
 
 // Templates use {prompt}, {text}, {text_b} and exactly one <mask>. template_add starts with
 // {prompt}; template_cat is the same text without the prompt (the reference drops "{prompt} . ").
@@ -38,7 +39,6 @@ TaskSpec custom_task(const std::string& template_add, const std::string& verbali
 // "acc" / "accuracy" / "f1"; anything else is a bbt::UsageError.
 Metric parse_metric(const std::string& name);
 std::string metric_name(Metric metric);                 // "acc" or "f1"
-PromptMode parse_prompt_mode(const std::string& name);  // "add" or "cat"
 
 // Checks a template (UsageError naming it): one <mask>, one {prompt} at the very start when
 // `needs_prompt`, none otherwise, exactly one {text}, at most one {text_b}, no other {...}.

@@ -1,17 +1,28 @@
 #pragma once
 // The run configuration: one typed, validated RunConfig built from an INI file (--config) and
-// command-line overrides (--section.key value) with Boost.Program_options, before anything heavy.
+// command-line overrides (--section.key value), before anything heavy. Every key is written once,
+// in the key table (config_key_table()), which feeds the reader, --help, validate() and to_ini().
+#include <c10/core/DeviceType.h>
+
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "bbt/core/losses.hpp"
+#include "bbt/data/task.hpp"
+#include "bbt/es/cma.hpp"
+#include "bbt/model/prompt_kinds.hpp"
+#include "bbt/model/safetensors_header.hpp"
 
 namespace bbt::io {
 
 struct ModelConfig {
-  std::string path;             // Hugging Face checkpoint directory
-  std::string dtype = "auto";   // auto | float32 | float16 | bfloat16
-  std::string device = "auto";  // auto | cpu | cuda
-  int threads = 0;              // torch threads per rank; 0 = cores / ranks on this node
+  std::string path;                       // Hugging Face checkpoint directory
+  std::optional<model::Dtype> dtype;      // auto (empty) | float32 | float16 | bfloat16
+  std::optional<c10::DeviceType> device;  // auto (empty) | cpu | cuda
+  int threads = 0;                        // torch threads per rank; 0 = cores / ranks on this node
 };
 
 struct TaskConfig {
@@ -21,9 +32,9 @@ struct TaskConfig {
   std::string train_file, dev_file, test_file;  // override data_dir's standard names
   int k_shot = 16;
   std::int64_t split_seed = 42;
-  std::string template_text;        // key "template": custom tasks
-  std::string verbalizer;           // comma-separated label words, label 0 first
-  std::string metric = "accuracy";  // custom tasks: accuracy | f1
+  std::string template_text;                     // key "template": custom tasks
+  std::string verbalizer;                        // comma-separated label words, label 0 first
+  data::Metric metric = data::Metric::accuracy;  // custom tasks: accuracy | f1
   // planted-prompt demo task: labels made by the model itself under a hidden prompt z*.
   std::int64_t planted_seed = 7;
   int planted_pool = 2000;  // labelled examples the k-shot sampler draws train/dev from
@@ -32,9 +43,9 @@ struct TaskConfig {
 
 struct PromptConfig {
   int n_tokens = 50;
-  std::string mode = "add";  // add | cat
+  model::PromptMode mode = model::PromptMode::kAdd;  // add | cat
   int intrinsic_dim = 500;
-  std::string projection = "normal";  // normal | uniform
+  model::ProjectionKind projection = model::ProjectionKind::kNormal;  // normal | uniform
   double alpha = 1.0;
   std::string init_file;  // p0 for cat mode: float32 [n_tokens, hidden], .npy or .safetensors
 };
@@ -42,14 +53,14 @@ struct PromptConfig {
 struct CmaConfig {
   int popsize = 20;
   double sigma0 = 1.0;
-  long budget = 8000;               // API calls (one call = one forward over the k-shot train set)
-  double bound = 0.0;               // 0 = unbounded, else [-bound, bound]
-  std::string covariance = "full";  // full | diagonal
+  long budget = 8000;  // API calls (one call = one forward over the k-shot train set)
+  double bound = 0.0;  // 0 = unbounded, else [-bound, bound]
+  es::Covariance covariance = es::Covariance::full;  // full | diagonal
   std::int64_t seed = 42;
 };
 
 struct LossConfig {
-  std::string type = "ce";  // ce | hinge | neg_acc
+  core::LossType type = core::LossType::ce;  // ce | hinge | neg_acc
   double margin = 2.0;
   double logit_scale = 1.0;  // logits are multiplied by this inside the loss (a temperature)
 };
@@ -67,6 +78,7 @@ struct OutputConfig {
   int log_every = 10;         // generations between progress lines
 };
 
+// The defaults above are the paper's; the key table reads them from a default RunConfig.
 struct RunConfig {
   ModelConfig model;
   TaskConfig task;
@@ -76,11 +88,31 @@ struct RunConfig {
   EvalConfig eval;
   OutputConfig output;
 
-  // Checks every value (ranges, enumerations); throws bbt::UsageError naming key and value.
+  // Checks every value (ranges, cross-key rules); throws bbt::UsageError naming key and value.
   void validate() const;
   // The whole configuration as INI text; parsing it back gives an equal RunConfig.
   std::string to_ini() const;
 };
+
+// One configuration key, written once. Enumerations are converted here, at parse time.
+struct ConfigKey {
+  std::string name;  // "section.key"
+  std::string help;
+  // Text -> the RunConfig member; throws bbt::UsageError "invalid value 'V' for KEY[: expected ...]".
+  std::function<void(RunConfig&, const std::string&)> parse;
+  // The member -> text, as to_ini() writes it (and parse reads back).
+  std::function<std::string(const RunConfig&)> print;
+  // Throws bbt::UsageError naming key and value when the member is out of range; empty: any value.
+  std::function<void(const RunConfig&)> check;
+  std::string default_text;  // print() of a default RunConfig
+};
+
+// Every key, in INI order (the order of sections and keys in to_ini() and --help).
+const std::vector<ConfigKey>& config_key_table();
+
+// Sets one key from text through the table (for subcommands that share train's keys);
+// throws bbt::UsageError naming the key (an unknown key gets a suggestion).
+void set_config_value(RunConfig& config, const std::string& key, const std::string& value);
 
 // What `bbt train` parsed: the configuration plus the command's own flags.
 struct TrainArgs {
@@ -89,18 +121,29 @@ struct TrainArgs {
   std::string resume;                  // --resume RUN.h5
   std::vector<std::string> overrides;  // the --section.key value arguments, as given
   bool print_config = false;
+  bool print_run_name = false;  // run_name holds the name; the configuration is not parsed
+  std::string run_name;
   bool help = false;
   std::string help_text;
 };
 
 // Parses `bbt train` arguments (args[0] is the program name): --config FILE, --resume RUN.h5,
-// --print-config, --help, and --section.key value for every key. Command line wins over the file.
+// --print-config, --print-run-name, --help, and --section.key value for every key. Command line
+// wins over the file.
 TrainArgs parse_train_args(const std::vector<std::string>& args);
 
 // Parses INI text (as stored in a run file) into a configuration, then applies `overrides`
 // (--section.key value pairs from a command line). `origin` names the text in errors.
 RunConfig parse_config_text(const std::string& ini_text, const std::string& origin,
                             const std::vector<std::string>& overrides = {});
+
+// The deterministic name of a run of `config_file` + `overrides` (--section.key value or
+// --section.key=value), the same on every submission so a requeued job finds its run file:
+// an explicit output.run_name wins; else the config file's base name without extension, then
+// -s<task.split_seed> and -c<cma.seed> when overridden, then -<POSIX cksum, 8 hex digits> of
+// every other override as sorted "key=value" lines. output.*, model.path and model.threads say
+// only where and how fast, so they leave the name alone. Keys are not checked here.
+std::string run_name(const std::string& config_file, const std::vector<std::string>& overrides);
 
 // Every valid "section.key" name, for suggestions and documentation.
 std::vector<std::string> config_keys();

@@ -5,9 +5,9 @@
 
 #include <cstdint>
 
-namespace bbt::model {
+#include "bbt/model/prompt_kinds.hpp"
 
-enum class ProjectionKind { kNormal, kUniform };
+namespace bbt::model {
 
 class Projection {
  public:

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bbt/model/config.hpp"
+#include "bbt/model/prompt_kinds.hpp"
 
 namespace bbt::model {
 
@@ -20,8 +21,6 @@ struct LoadOptions {
   // Inside each chunk of max_batch rows, run rows of similar length together (less padding).
   bool length_groups = true;
 };
-
-enum class PromptMode { kAdd, kCat };
 
 // Token rows (each <s> ... </s>; in add mode with placeholders at positions 1..n) and the
 // <mask> position in each row.
