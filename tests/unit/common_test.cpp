@@ -1,11 +1,13 @@
-// bbt (common): the portable generator and math.
+// bbt (common): the portable generator and math, UTF-8 and white space.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "bbt/common/portable_math.hpp"
 #include "bbt/common/rng.hpp"
+#include "bbt/common/utf8.hpp"
 
 TEST(Rng, SameSeedSameBits) {
   bbt::Rng a(42), b(42), c(43);
@@ -74,4 +76,72 @@ TEST(Rng, StateRoundTrip) {
   bbt::Rng b(99);
   b.set_state(a.state());
   for (int i = 0; i < 10; ++i) EXPECT_EQ(a.normal(), b.normal());
+}
+
+// ---------------------------------------------------------------- UTF-8
+
+TEST(Utf8, ValidTextHasNoInvalidByte) {
+  EXPECT_EQ(bbt::find_invalid_utf8(""), std::string_view::npos);
+  EXPECT_EQ(bbt::find_invalid_utf8("plain ascii"), std::string_view::npos);
+  EXPECT_EQ(bbt::find_invalid_utf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"), std::string_view::npos);
+  // The edges of the valid ranges: U+D7FF and U+E000 around the surrogates, U+10FFFF.
+  EXPECT_EQ(bbt::find_invalid_utf8("\xED\x9F\xBF\xEE\x80\x80\xF4\x8F\xBF\xBF"), std::string_view::npos);
+}
+
+TEST(Utf8, InvalidSequencesGiveTheirOffset) {
+  EXPECT_EQ(bbt::find_invalid_utf8("ab\xC3"), 2u);                // truncated 2-byte
+  EXPECT_EQ(bbt::find_invalid_utf8("ab\xF0\x9F\x98"), 2u);        // truncated 4-byte
+  EXPECT_EQ(bbt::find_invalid_utf8("a\xC0\xAF"), 1u);             // overlong '/'
+  EXPECT_EQ(bbt::find_invalid_utf8("\xC1\xBF"), 0u);              // overlong 2-byte
+  EXPECT_EQ(bbt::find_invalid_utf8("\xE0\x80\x80"), 0u);          // overlong 3-byte
+  EXPECT_EQ(bbt::find_invalid_utf8("\xF0\x8F\xBF\xBF"), 0u);      // overlong 4-byte
+  EXPECT_EQ(bbt::find_invalid_utf8("a\xED\xA0\x80"), 1u);         // surrogate U+D800
+  EXPECT_EQ(bbt::find_invalid_utf8("ok\xED\xBF\xBF"), 2u);        // surrogate U+DFFF
+  EXPECT_EQ(bbt::find_invalid_utf8("\xF4\x90\x80\x80"), 0u);      // above U+10FFFF
+  EXPECT_EQ(bbt::find_invalid_utf8("x\xFF"), 1u);                 // never a lead byte
+  EXPECT_EQ(bbt::find_invalid_utf8("x\x80"), 1u);                 // lone continuation byte
+  EXPECT_EQ(bbt::find_invalid_utf8("\xC3\xA9\xE2\x82\x41"), 2u);  // bad third byte
+}
+
+TEST(Utf8, DecodesEachLength) {
+  const std::string text = "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\xF4\x8F\xBF\xBF";
+  std::vector<char32_t> got;
+  std::vector<std::size_t> ends;
+  for (std::size_t i = 0; i < text.size();) {
+    got.push_back(bbt::next_code_point(text, i));
+    ends.push_back(i);
+  }
+  EXPECT_EQ(got, (std::vector<char32_t>{U'a', 0xE9, 0x20AC, 0x1F600, 0x10FFFF}));
+  EXPECT_EQ(ends, (std::vector<std::size_t>{1, 3, 6, 10, 14}));
+}
+
+TEST(Utf8, WhiteSpaceTables) {
+  for (char32_t c :
+       {0x09, 0x0A, 0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000, 0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000}) {
+    EXPECT_TRUE(bbt::is_white_space(c)) << std::hex << static_cast<unsigned>(c);
+    EXPECT_TRUE(bbt::is_python_space(c)) << std::hex << static_cast<unsigned>(c);
+  }
+  // Not White_Space: U+180E (since Unicode 6.3), zero-width space and joiner, BOM, separators.
+  for (char32_t c : {0x08, 0x0E, 0x1C, 0x1F, 0x21, 0x84, 0x86, 0x180E, 0x200B, 0x200D, 0x2030, 0xFEFF}) {
+    EXPECT_FALSE(bbt::is_white_space(c)) << std::hex << static_cast<unsigned>(c);
+  }
+  // Python's str.isspace() adds the information separators U+001C..U+001F, and nothing else.
+  for (char32_t c : {0x1C, 0x1D, 0x1E, 0x1F})
+    EXPECT_TRUE(bbt::is_python_space(c)) << std::hex << static_cast<unsigned>(c);
+  for (char32_t c : {0x1B, 0x180E, 0x200B, 0xFEFF})
+    EXPECT_FALSE(bbt::is_python_space(c)) << std::hex << static_cast<unsigned>(c);
+  EXPECT_EQ(bbt::white_space_class(),
+            "\\x{9}-\\x{D}\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}-\\x{2029}\\x{202F}"
+            "\\x{205F}\\x{3000}");
+}
+
+TEST(Utf8, SkipsRunsOfCodePoints) {
+  const std::string text = "\xE3\x80\x80 x\xC2\xA0y \xC2\x85";  // U+3000, ' ', x, U+00A0, y, ' ', U+0085
+  EXPECT_EQ(bbt::skip_forward_while(text, 0, bbt::is_white_space), 4u);
+  EXPECT_EQ(bbt::skip_forward_while(text, 4, bbt::is_white_space), 4u);
+  EXPECT_EQ(bbt::skip_forward_while(text, 5, bbt::is_white_space), 7u);
+  EXPECT_EQ(bbt::skip_backward_while(text, 0, text.size(), bbt::is_white_space), 8u);
+  EXPECT_EQ(bbt::skip_backward_while(text, 0, 7, bbt::is_white_space), 5u);
+  EXPECT_EQ(bbt::skip_backward_while(text, 9, text.size(), bbt::is_white_space), 9u);  // not below the floor
+  EXPECT_EQ(bbt::skip_backward_while(text, 0, 4, bbt::is_white_space), 0u);
 }
