@@ -3,14 +3,12 @@
 #include "bbt/data/dataset.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "bbt/common/error.hpp"
+#include "bbt/common/files.hpp"
 #include "bbt/common/utf8.hpp"
 
 namespace bbt::data {
@@ -24,12 +22,7 @@ std::size_t line_of_offset(std::string_view text, std::size_t offset) {
 
 // Whole file as bytes, BOM removed, checked to be non-empty UTF-8.
 std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open data file " + path + ": " + std::strerror(errno));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw Error("cannot read data file " + path);
-  std::string text = buffer.str();
+  std::string text = read_file(path);
   if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) throw Error("empty data file " + path);
   const std::size_t bad = find_invalid_utf8(text);

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <charconv>
 #include <climits>
 #include <cstring>
@@ -16,10 +15,11 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <queue>
-#include <sstream>
 #include <unordered_map>
 
 #include "bbt/common/error.hpp"
+#include "bbt/common/files.hpp"
+#include "bbt/common/json.hpp"
 #include "bbt/common/utf8.hpp"
 
 namespace bbt::text {
@@ -71,24 +71,6 @@ std::optional<std::string> token_bytes(const std::string& token) {
     out += static_cast<char>(it->second);
   }
   return out;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read " + path.string() + ": " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error("cannot read " + path.string());
-  return ss.str();
-}
-
-Json parse_json_file(const fs::path& path) {
-  const std::string text = read_file(path);
-  try {
-    return Json::parse(text);
-  } catch (const Json::exception& e) {
-    throw Error(path.string() + ": bad JSON: " + e.what());
-  }
 }
 
 struct PcreCodeFree {
@@ -394,7 +376,7 @@ Tokenizer Tokenizer::load(const std::string& dir) {
   const fs::path tj = root / "tokenizer.json";
   if (fs::exists(tj)) {
     impl->source = tj.string();
-    const Json j = parse_json_file(tj);
+    const Json j = read_json_file(tj);
     const std::string& where = impl->source;
     try {
       const Json& model = j.at("model");
@@ -464,7 +446,7 @@ Tokenizer Tokenizer::load(const std::string& dir) {
       merges = root / "vocab.bpe";
     }
     impl->source = vocab.string();
-    const Json j = parse_json_file(vocab);
+    const Json j = read_json_file(vocab);
     if (!j.is_object()) throw Error(vocab.string() + ": expected a JSON object of token -> id");
     for (const auto& [token, id] : j.items()) {
       if (!id.is_number_integer())
@@ -562,7 +544,7 @@ std::int64_t Tokenizer::vocab_size() const { return static_cast<std::int64_t>(im
 
 void write_roberta_vocab_from_gpt2(const std::string& gpt2_dir, const std::string& out_dir) {
   const fs::path enc_path = fs::path(gpt2_dir) / "encoder.json", bpe_path = fs::path(gpt2_dir) / "vocab.bpe";
-  const Json enc = parse_json_file(enc_path);
+  const Json enc = read_json_file(enc_path);
   if (!enc.is_object()) throw Error(enc_path.string() + ": expected a JSON object of token -> id");
   std::vector<std::string> by_id(enc.size());
   std::vector<bool> seen(enc.size(), false);

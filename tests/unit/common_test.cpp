@@ -1,10 +1,17 @@
-// bbt (common): the portable generator and math, UTF-8 and white space.
+// bbt (common): the portable generator and math, UTF-8 and white space, whole-file and JSON reading.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "bbt/common/error.hpp"
+#include "bbt/common/files.hpp"
+#include "bbt/common/json.hpp"
 #include "bbt/common/portable_math.hpp"
 #include "bbt/common/rng.hpp"
 #include "bbt/common/utf8.hpp"
@@ -144,4 +151,78 @@ TEST(Utf8, SkipsRunsOfCodePoints) {
   EXPECT_EQ(bbt::skip_backward_while(text, 0, 7, bbt::is_white_space), 5u);
   EXPECT_EQ(bbt::skip_backward_while(text, 9, text.size(), bbt::is_white_space), 9u);  // not below the floor
   EXPECT_EQ(bbt::skip_backward_while(text, 0, 4, bbt::is_white_space), 0u);
+}
+
+// ---------------------------------------------------------------- files and JSON
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const bbt::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+class FilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "bbt_common_test_XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string write(const std::string& name, const std::string& bytes) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path, std::ios::binary) << bytes;
+    return path;
+  }
+
+  std::filesystem::path dir_;
+};
+
+}  // namespace
+
+TEST_F(FilesTest, ReadsBytesUnchanged) {
+  const std::string bytes("a\r\nb\0c\xFF", 7);
+  EXPECT_EQ(bbt::read_file(write("f.bin", bytes)), bytes);
+  EXPECT_EQ(bbt::read_file(write("empty", "")), "");
+  EXPECT_EQ(bbt::read_file(write("limit", "1234"), 4), "1234");  // exactly the limit is fine
+}
+
+TEST_F(FilesTest, ErrorsNameTheFileAndTheReason) {
+  const std::string missing = (dir_ / "missing.txt").string();
+  EXPECT_EQ(error_of([&] { bbt::read_file(missing); }),
+            "cannot read '" + missing + "': No such file or directory");
+  EXPECT_EQ(error_of([&] { bbt::read_file(dir_); }), "cannot read '" + dir_.string() + "': is a directory");
+  const std::string big = write("big", "12345");
+  EXPECT_EQ(error_of([&] { bbt::read_file(big, 4); }),
+            "cannot read '" + big + "': larger than 4 bytes, the most bbt reads into memory");
+}
+
+TEST_F(FilesTest, EndlessDevicesAndHugeFilesAreRefused) {
+  // /dev/zero has no size: the read loop itself must stop.
+  EXPECT_EQ(error_of([&] { bbt::read_file("/dev/zero", 1 << 20); }),
+            "cannot read '/dev/zero': larger than 1048576 bytes, the most bbt reads into memory");
+  // A sparse file one byte over the default limit fails before anything is read.
+  const std::string huge = write("huge", "");
+  std::filesystem::resize_file(huge, bbt::kMaxReadFileBytes + 1);
+  EXPECT_EQ(error_of([&] { bbt::read_file(huge); }),
+            "cannot read '" + huge + "': larger than 1 GiB, the most bbt reads into memory");
+}
+
+TEST_F(FilesTest, JsonFiles) {
+  const nlohmann::json j = bbt::read_json_file(write("ok.json", R"({"a": [1, 2], "b": "x"})"));
+  EXPECT_EQ(j.at("a").at(1), 2);
+  EXPECT_EQ(j.at("b"), "x");
+  const std::string bad = write("bad.json", "{\"a\": 1,\n");
+  const std::string msg = error_of([&] { bbt::read_json_file(bad); });
+  EXPECT_EQ(msg.rfind(bad + ": invalid JSON: ", 0), 0u) << msg;
+  EXPECT_NE(msg.find("line 2"), std::string::npos) << msg;  // nlohmann's position survives
+  const std::string missing = (dir_ / "none.json").string();
+  EXPECT_EQ(error_of([&] { bbt::read_json_file(missing); }),
+            "cannot read '" + missing + "': No such file or directory");
 }
