@@ -3,14 +3,13 @@
 #include "bbt/data/dataset.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "bbt/common/error.hpp"
+#include "bbt/common/files.hpp"
+#include "bbt/common/utf8.hpp"
 
 namespace bbt::data {
 namespace {
@@ -23,12 +22,7 @@ std::size_t line_of_offset(std::string_view text, std::size_t offset) {
 
 // Whole file as bytes, BOM removed, checked to be non-empty UTF-8.
 std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open data file " + path + ": " + std::strerror(errno));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw Error("cannot read data file " + path);
-  std::string text = buffer.str();
+  std::string text = read_file(path);
   if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) throw Error("empty data file " + path);
   const std::size_t bad = find_invalid_utf8(text);
@@ -160,35 +154,10 @@ std::string strip(const std::string& s) {
   return s.substr(b, s.find_last_not_of(ws) - b + 1);
 }
 
-// Code points for which Python's str.isspace() is true (what str.strip() removes).
-bool is_python_space(std::uint32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
-         c == 0x3000;
-}
-
-// Decodes the (valid) UTF-8 code point starting at s[i].
-std::uint32_t code_point_at(const std::string& s, std::size_t i, std::size_t& length) {
-  const auto b = [&](std::size_t k) {
-    return static_cast<std::uint32_t>(static_cast<unsigned char>(s[i + k]));
-  };
-  const std::uint32_t c = b(0);
-  if (c < 0x80) return length = 1, c;
-  if (c < 0xE0) return length = 2, ((c & 0x1F) << 6) | (b(1) & 0x3F);
-  if (c < 0xF0) return length = 3, ((c & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F);
-  return length = 4, ((c & 0x07) << 18) | ((b(1) & 0x3F) << 12) | ((b(2) & 0x3F) << 6) | (b(3) & 0x3F);
-}
-
 // Python's str.strip() on valid UTF-8: the reference strips DBPedia's content this way.
 std::string python_strip(const std::string& s) {
-  std::size_t begin = 0, end = s.size(), length = 0;
-  while (begin < end && is_python_space(code_point_at(s, begin, length))) begin += length;
-  while (end > begin) {
-    std::size_t start = end - 1;
-    while (start > begin && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
-    if (!is_python_space(code_point_at(s, start, length))) break;
-    end = start;
-  }
+  const std::size_t begin = skip_forward_while(s, 0, is_python_space);
+  const std::size_t end = skip_backward_while(s, begin, s.size(), is_python_space);
   return s.substr(begin, end - begin);
 }
 
@@ -382,40 +351,6 @@ std::vector<CsvRecord> parse_csv(std::string_view text, const std::string& name)
     records.push_back(std::move(record));
   }
   return records;
-}
-
-std::size_t find_invalid_utf8(std::string_view text) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const std::size_t n = text.size();
-  std::size_t i = 0;
-  while (i < n) {
-    const unsigned char c = s[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;  // overlong
-      if (c == 0xED) hi = 0x9F;  // UTF-16 surrogates
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;  // overlong
-      if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
-    } else {
-      return i;
-    }
-    if (i + len > n) return i;
-    if (s[i + 1] < lo || s[i + 1] > hi) return i;
-    for (std::size_t k = 2; k < len; ++k)
-      if (s[i + k] < 0x80 || s[i + k] > 0xBF) return i;
-    i += len;
-  }
-  return std::string_view::npos;
 }
 
 }  // namespace bbt::data

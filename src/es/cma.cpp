@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "bbt/common/error.hpp"
+#include "bbt/common/portable_math.hpp"
+#include "bbt/common/rng.hpp"
 #include "bbt/es/dense.hpp"
 #include "bbt/es/symmetric_eigen.hpp"
 
@@ -17,64 +19,6 @@ namespace {
 enum StopCode { kRunning = 0, kMaxEvaluations, kMaxGenerations, kTolFun, kTolX, kTolConditionCov };
 const char* const kStopNames[] = {"",     "max_evaluations", "max_generations", "tolfun",
                                   "tolx", "tolconditioncov"};
-
-// exp(x) from + - * / and ldexp only, so sigma's path is the same on every IEEE platform
-// (libm's exp may differ in the last bit between systems).
-double portable_exp(double x) {
-  if (std::isnan(x)) return x;
-  if (x > 709.78) return std::numeric_limits<double>::infinity();
-  if (x < -745.2) return 0.0;
-  constexpr double kLn2Hi = 6.93147180369123816490e-01;  // fdlibm's split of ln 2
-  constexpr double kLn2Lo = 1.90821492927058770002e-10;
-  constexpr double kInvLn2 = 1.44269504088896338700e+00;
-  const double k = std::floor(x * kInvLn2 + 0.5);
-  const double r = (x - k * kLn2Hi) - k * kLn2Lo;  // |r| <= 0.35
-  double sum = 1.0;
-  for (int i = 22; i >= 1; --i) sum = 1.0 + sum * r / i;  // Horner form of the Taylor series
-  return std::ldexp(sum, static_cast<int>(k));
-}
-
-// log(x) for normal x > 0 from + - * / and bit operations only (portable); like bbt::portable_log
-// but without divisions in the series and with a short dependency chain, several times faster:
-// sampling is the hot spot of sep-CMA.
-double fast_portable_log(double x) {
-  std::uint64_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  int e = static_cast<int>((bits >> 52) & 0x7ff) - 1022;  // x = m 2^e, m in [0.5, 1)
-  bits = (bits & 0x000fffffffffffffULL) | 0x3fe0000000000000ULL;
-  double m;
-  std::memcpy(&m, &bits, sizeof m);
-  if (m < 0.70710678118654752440) {
-    m *= 2.0;
-    e -= 1;
-  }
-  const double s = (m - 1.0) / (m + 1.0);
-  const double s2 = s * s, s4 = s2 * s2, s8 = s4 * s4;
-  // 2 atanh(s) = 2 s sum_k s^(2k) / (2k + 1); |s| <= 0.1716 so 14 terms reach 1e-19 (Estrin's scheme).
-  const double p0 = (1.0 + s2 * (1.0 / 3)) + s4 * (1.0 / 5 + s2 * (1.0 / 7));
-  const double p1 = (1.0 / 9 + s2 * (1.0 / 11)) + s4 * (1.0 / 13 + s2 * (1.0 / 15));
-  const double p2 = (1.0 / 17 + s2 * (1.0 / 19)) + s4 * (1.0 / 21 + s2 * (1.0 / 23));
-  const double p3 = 1.0 / 25 + s2 * (1.0 / 27);
-  const double poly = (p0 + s8 * p1) + (s8 * s8) * (p2 + s8 * p3);
-  constexpr double kLn2 = 0.693147180559945309417232121458;
-  return 2.0 * s * poly + e * kLn2;
-}
-
-// Standard normal deviates, two per accepted pair (Marsaglia's polar method); an odd count drops
-// the last spare, so the stream position depends only on how many were asked for.
-void fill_normals(Rng& rng, double* out, Eigen::Index count) {
-  for (Eigen::Index i = 0; i < count; i += 2) {
-    double u, v, q;
-    do {
-      u = 2.0 * rng.uniform() - 1.0;
-      v = 2.0 * rng.uniform() - 1.0;
-      q = u * u + v * v;
-    } while (q >= 1.0 || q == 0.0);
-    const double f = std::sqrt(-2.0 * fast_portable_log(q) / q);
-    out[i] = u * f;
-    if (i + 1 < count) out[i + 1] = v * f;
-  }
-}
 
 }  // namespace
 
@@ -318,7 +262,7 @@ const Eigen::MatrixXd& Cma::ask() {
   CmaState& s = state_;
   if (!s.has_sample) {
     // Column-major: candidate j gets the j-th block of the normal stream.
-    fill_normals(rng_, s.Z.data(), s.Z.size());
+    fill_normals(rng_, s.Z.data(), static_cast<std::size_t>(s.Z.size()));
     if (s.covariance == Covariance::full) {
       const Eigen::MatrixXd dz = s.D.asDiagonal() * s.Z;  // [n, lambda]
       const int n = params_.dim;

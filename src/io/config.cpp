@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "bbt/common/error.hpp"
+#include "bbt/common/files.hpp"
 
 namespace po = boost::program_options;
 
@@ -317,13 +318,13 @@ std::vector<IniEntry> parse_ini(const std::string& text, const std::string& orig
   return entries;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError("cannot read configuration file '" + path + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw UsageError("cannot read configuration file '" + path + "'");
-  return ss.str();
+// A --config that cannot be read is the user's to fix, like an unknown key: exit code 2.
+std::string read_config_file(const std::string& path) {
+  try {
+    return read_file(path);
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
 }
 
 // "--section.key value" or "--section.key=value" -> (key, value) pairs; `check` validates the key.
@@ -532,7 +533,7 @@ TrainArgs parse_train_args(const std::vector<std::string>& args) {
     return out;
   }
   if (!out.resume.empty()) return out;  // the stored configuration is read by the job itself
-  const std::string text = out.config_file.empty() ? std::string() : read_file(out.config_file);
+  const std::string text = out.config_file.empty() ? std::string() : read_config_file(out.config_file);
   out.config = parse_config_text(text, out.config_file.empty() ? "<none>" : out.config_file, overrides);
   out.config.validate();
   return out;

@@ -1,10 +1,10 @@
 // config.json reader for RoBERTa checkpoints.
 #include "bbt/model/config.hpp"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "bbt/common/error.hpp"
+#include "bbt/common/json.hpp"
 
 namespace bbt::model {
 
@@ -33,14 +33,7 @@ void expect_string(const nlohmann::json& j, const std::string& path, const char*
 }  // namespace
 
 RobertaConfig read_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot open config file '" + path + "'");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error("config file '" + path + "': invalid JSON: " + e.what());
-  }
+  const nlohmann::json j = read_json_file(path);
   if (!j.is_object()) throw Error("config file '" + path + "': not a JSON object");
   RobertaConfig c;
   c.vocab_size = get_int(j, path, "vocab_size", 1);

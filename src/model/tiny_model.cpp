@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bbt/common/error.hpp"
+#include "bbt/common/json.hpp"
 #include "bbt/common/rng.hpp"
 #include "bbt/model/safetensors.hpp"
 
@@ -35,15 +36,8 @@ void write_tiny_model(const TinyModelOptions& o) {
   if (o.vocab_from.empty()) throw UsageError("tiny model: no vocabulary directory given");
   const std::string vocab_path = o.vocab_from + "/vocab.json";
   const std::string merges_path = o.vocab_from + "/merges.txt";
-  std::ifstream vin(vocab_path);
-  if (!vin) throw Error("cannot open vocabulary '" + vocab_path + "'");
+  const nlohmann::json vocab = read_json_file(vocab_path);
   if (!fs::exists(merges_path)) throw Error("missing merges file '" + merges_path + "'");
-  nlohmann::json vocab;
-  try {
-    vocab = nlohmann::json::parse(vin);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error("vocabulary '" + vocab_path + "': invalid JSON: " + e.what());
-  }
   if (!vocab.is_object()) throw Error("vocabulary '" + vocab_path + "': not a JSON object");
   const auto V = static_cast<std::int64_t>(vocab.size());
   if (V < 1050)

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <charconv>
 #include <climits>
 #include <cstring>
@@ -16,10 +15,12 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <queue>
-#include <sstream>
 #include <unordered_map>
 
 #include "bbt/common/error.hpp"
+#include "bbt/common/files.hpp"
+#include "bbt/common/json.hpp"
+#include "bbt/common/utf8.hpp"
 
 namespace bbt::text {
 
@@ -31,66 +32,10 @@ namespace {
 // GPT-2's pre-tokeniser. \s is spelled out as Unicode's White_Space property, which is what
 // Hugging Face's tokenizers (Oniguruma) and GPT-2's Python `regex` match; PCRE2's own \s under
 // UCP and JavaScript's \s differ from it on a few code points (U+0085, U+180E, U+FEFF).
-constexpr const char* kWs =
-    "\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}"
-    "\\x{205F}\\x{3000}";
-
 std::string gpt2_pattern() {
-  const std::string ws = kWs;
+  const std::string& ws = white_space_class();
   return "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" + ws + "\\p{L}\\p{N}]+|[" + ws + "]+(?![^" + ws +
          "])|[" + ws + "]+";
-}
-
-bool is_white_space(char32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
-         c == 0x3000;
-}
-
-// Byte offset of the first invalid UTF-8 sequence (overlong forms, surrogates and code points above
-// U+10FFFF count as invalid, as in PCRE2 and every strict decoder), or npos when the text is valid.
-std::size_t find_invalid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const std::size_t n = s.size();
-  std::size_t i = 0;
-  while (i < n) {
-    const unsigned c = p[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len;
-    unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return i;
-    }
-    if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) return i;
-    for (std::size_t k = 2; k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return i;
-    }
-    i += len;
-  }
-  return std::string_view::npos;
-}
-
-// Decodes the (valid) UTF-8 character starting at s[i]; advances i.
-char32_t next_code_point(std::string_view s, std::size_t& i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  int len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-  char32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-  for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-  i += len;
-  return cp;
 }
 
 // GPT-2's bytes_to_unicode(): every byte gets a printable code point, so that a vocabulary of
@@ -126,24 +71,6 @@ std::optional<std::string> token_bytes(const std::string& token) {
     out += static_cast<char>(it->second);
   }
   return out;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read " + path.string() + ": " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error("cannot read " + path.string());
-  return ss.str();
-}
-
-Json parse_json_file(const fs::path& path) {
-  const std::string text = read_file(path);
-  try {
-    return Json::parse(text);
-  } catch (const Json::exception& e) {
-    throw Error(path.string() + ": bad JSON: " + e.what());
-  }
 }
 
 struct PcreCodeFree {
@@ -439,32 +366,6 @@ struct Tokenizer::Impl {
   }
 };
 
-namespace {
-
-// Start of the run of white space that ends at `end` (not before `floor`).
-std::size_t strip_left(std::string_view text, std::size_t floor, std::size_t end) {
-  while (end > floor) {
-    std::size_t start = end - 1;
-    while (start > floor && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) --start;
-    std::size_t i = start;
-    if (!is_white_space(next_code_point(text, i))) break;
-    end = start;
-  }
-  return end;
-}
-
-// End of the run of white space that starts at `begin`.
-std::size_t strip_right(std::string_view text, std::size_t begin) {
-  while (begin < text.size()) {
-    std::size_t i = begin;
-    if (!is_white_space(next_code_point(text, i))) break;
-    begin = i;
-  }
-  return begin;
-}
-
-}  // namespace
-
 Tokenizer Tokenizer::load(const std::string& dir) {
   const fs::path root(dir);
   std::error_code ec;
@@ -475,7 +376,7 @@ Tokenizer Tokenizer::load(const std::string& dir) {
   const fs::path tj = root / "tokenizer.json";
   if (fs::exists(tj)) {
     impl->source = tj.string();
-    const Json j = parse_json_file(tj);
+    const Json j = read_json_file(tj);
     const std::string& where = impl->source;
     try {
       const Json& model = j.at("model");
@@ -545,7 +446,7 @@ Tokenizer Tokenizer::load(const std::string& dir) {
       merges = root / "vocab.bpe";
     }
     impl->source = vocab.string();
-    const Json j = parse_json_file(vocab);
+    const Json j = read_json_file(vocab);
     if (!j.is_object()) throw Error(vocab.string() + ": expected a JSON object of token -> id");
     for (const auto& [token, id] : j.items()) {
       if (!id.is_number_integer())
@@ -596,11 +497,11 @@ std::vector<std::int64_t> Tokenizer::encode(std::string_view text) const {
       ++i;
       continue;
     }
-    const std::size_t before_end = t->lstrip ? strip_left(text, segment, i) : i;
+    const std::size_t before_end = t->lstrip ? skip_backward_while(text, segment, i, is_white_space) : i;
     im.encode_plain(text.substr(segment, before_end - segment), ids);
     ids.push_back(t->id);
     i += t->content.size();
-    if (t->rstrip) i = strip_right(text, i);
+    if (t->rstrip) i = skip_forward_while(text, i, is_white_space);
     segment = i;
   }
   im.encode_plain(text.substr(segment), ids);
@@ -643,7 +544,7 @@ std::int64_t Tokenizer::vocab_size() const { return static_cast<std::int64_t>(im
 
 void write_roberta_vocab_from_gpt2(const std::string& gpt2_dir, const std::string& out_dir) {
   const fs::path enc_path = fs::path(gpt2_dir) / "encoder.json", bpe_path = fs::path(gpt2_dir) / "vocab.bpe";
-  const Json enc = parse_json_file(enc_path);
+  const Json enc = read_json_file(enc_path);
   if (!enc.is_object()) throw Error(enc_path.string() + ": expected a JSON object of token -> id");
   std::vector<std::string> by_id(enc.size());
   std::vector<bool> seen(enc.size(), false);

@@ -27,7 +27,8 @@ expect 2 "invalid value '0' for cma.sigma0" -- "$BBT" train --config "$tmp/type.
 expect 2 "did you mean 'sst2'" -- "$BBT" train --config "$tmp/task.ini"
 expect 2 "unknown section '[cmaa]'" -- "$BBT" train --config "$tmp/section.ini"
 expect 2 "$tmp/syntax.ini:3: syntax error" -- "$BBT" train --config "$tmp/syntax.ini"
-expect 2 "cannot read configuration file '$tmp/missing.ini'" -- "$BBT" train --config "$tmp/missing.ini"
+expect 2 "cannot read '$tmp/missing.ini': No such file or directory" -- "$BBT" train --config "$tmp/missing.ini"
+expect 2 "cannot read '$tmp': is a directory" -- "$BBT" train --config "$tmp"
 expect 2 "unknown key 'cma.sigma'" -- "$BBT" train --config "$tmp/task.ini" --cma.sigma 2
 expect 2 "unknown command 'trian'" -- "$BBT" trian
 

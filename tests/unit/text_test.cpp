@@ -217,7 +217,7 @@ TEST_F(TextTest, BadFilesNameTheFile) {
   write("bad_json/vocab.json", R"({"a": 1,)");
   write("bad_json/merges.txt", kMerges);
   msg = error_of([&] { Tokenizer::load(path("bad_json")); });
-  EXPECT_NE(msg.find("bad_json/vocab.json: bad JSON"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("bad_json/vocab.json: invalid JSON"), std::string::npos) << msg;
 
   write("bad_id/vocab.json", R"({"a": "one"})");
   write("bad_id/merges.txt", "");
@@ -246,7 +246,7 @@ TEST_F(TextTest, BadFilesNameTheFile) {
 
   write("fast_json/tokenizer.json", "{");
   msg = error_of([&] { Tokenizer::load(path("fast_json")); });
-  EXPECT_NE(msg.find("fast_json/tokenizer.json: bad JSON"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("fast_json/tokenizer.json: invalid JSON"), std::string::npos) << msg;
 
   const auto t = tiny();
   msg = error_of([&] { t.token_to_id("zzz"); });

@@ -54,8 +54,4 @@ struct CsvRecord {
 // quotes and line breaks (kept as they are). Blank lines are skipped. `name` is used in errors.
 std::vector<CsvRecord> parse_csv(std::string_view text, const std::string& name);
 
-// Byte offset of the first byte that is not well-formed UTF-8 (overlong forms, surrogates and
-// code points above U+10FFFF are rejected), or std::string_view::npos when all is valid.
-std::size_t find_invalid_utf8(std::string_view text);
-
 }  // namespace bbt::data
