@@ -7,6 +7,12 @@
 namespace bbt::io::h5 {
 namespace {
 
+// HDF5 registers an exit handler on its first call that closes every id still open. After a failed
+// write (disk full) a dataset whose close failed stays registered half-closed, and that handler then
+// crashes in H5D_close. Every bbt handle is closed (or deliberately abandoned) before exit, so the
+// handler has nothing to do; it must be switched off before the library's first call.
+[[maybe_unused]] const bool kNoExitHandler = H5dont_atexit() >= 0;
+
 herr_t collect_description(unsigned /*n*/, const H5E_error2_t* err, void* client) {
   auto* messages = static_cast<std::vector<std::string>*>(client);
   if (err != nullptr && err->desc != nullptr && err->desc[0] != '\0') messages->emplace_back(err->desc);

@@ -153,6 +153,37 @@ struct RunFileWriter::Impl {
   Handle file;  // declared first: destroyed after the datasets below
   std::map<std::string, OpenDataset> series;
   std::map<std::string, OpenDataset> fixed;
+  // Set by the first failed HDF5 write or flush (disk full, I/O error). From then on nothing more
+  // is written and the file is never closed: closing would retry the failed writes, and HDF5 cannot
+  // close a dataset whose close has failed once. The file keeps what the last flush made durable,
+  // as a killed job's file does, and resumes the same way.
+  std::string failure;
+
+  // A checked HDF5 call that writes to the file: its failure breaks the writer (see `failure`).
+  void check_write(herr_t status, const std::string& context) {
+    try {
+      check(status, context);
+    } catch (const Error& e) {
+      failure = e.what();
+      throw;
+    }
+  }
+
+  void refuse_if_failed() const {
+    if (!failure.empty())
+      throw Error("run file " + path + ": not written to after an earlier failure (" + failure + ")");
+  }
+
+  ~Impl() {
+    if (!failure.empty()) abandon();
+  }
+
+  // Drops every handle without closing it (see `failure`).
+  void abandon() noexcept {
+    for (auto* table : {&series, &fixed})
+      for (auto& entry : *table) entry.second.dataset.abandon();
+    file.abandon();
+  }
 
   std::string where(const std::string& object) const { return "run file " + path + ", dataset " + object; }
 
@@ -190,11 +221,12 @@ struct RunFileWriter::Impl {
   }
 
   void start_swmr() {
-    check(H5Fstart_swmr_write(file.get()), "run file " + path + ": starting SWMR writing");
+    check_write(H5Fstart_swmr_write(file.get()), "run file " + path + ": starting SWMR writing");
   }
 
   void write_row(const std::string& object, hid_t mem_type, DType value_dtype, const void* values,
                  std::size_t n) {
+    refuse_if_failed();
     OpenDataset& d = find(series, object, "series");
     const std::string context = where(object);
     check_value_type(d, value_dtype, context);
@@ -205,7 +237,7 @@ struct RunFileWriter::Impl {
     std::vector<hsize_t> dims = d.dims;
     const hsize_t row = dims[0];
     dims[0] += 1;
-    check(H5Dset_extent(d.dataset.get(), dims.data()), context + ": extending to " + shape_text(dims));
+    check_write(H5Dset_extent(d.dataset.get(), dims.data()), context + ": extending to " + shape_text(dims));
     d.dims = dims;
     Handle file_space(H5Dget_space(d.dataset.get()), context + ": getting the dataspace");
     std::vector<hsize_t> start(dims.size(), 0), count = dims;
@@ -215,12 +247,13 @@ struct RunFileWriter::Impl {
           context + ": selecting row " + std::to_string(row));
     const hsize_t mem_dims[1] = {static_cast<hsize_t>(n)};
     Handle mem_space(H5Screate_simple(1, mem_dims, nullptr), context + ": making a memory dataspace");
-    check(H5Dwrite(d.dataset.get(), mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, values),
-          context + ": writing row " + std::to_string(row));
+    check_write(H5Dwrite(d.dataset.get(), mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, values),
+                context + ": writing row " + std::to_string(row));
   }
 
   void write_whole(const std::string& object, hid_t mem_type, DType value_dtype, const void* values,
                    std::size_t n) {
+    refuse_if_failed();
     OpenDataset& d = find(fixed, object, "fixed");
     const std::string context = where(object);
     check_value_type(d, value_dtype, context);
@@ -229,7 +262,8 @@ struct RunFileWriter::Impl {
                   " values, got " + std::to_string(n));
     }
     if (n == 0) return;
-    check(H5Dwrite(d.dataset.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values), context + ": writing");
+    check_write(H5Dwrite(d.dataset.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values),
+                context + ": writing");
   }
 
   // Integers widen into float datasets exactly enough; doubles would be silently truncated into ints.
@@ -413,8 +447,8 @@ RunFileWriter RunFileWriter::open_for_resume(const std::string& path,
     }
     std::vector<hsize_t> dims = d.dims;
     dims[0] = static_cast<hsize_t>(keep);
-    check(H5Dset_extent(d.dataset.get(), dims.data()),
-          ctx + ": truncating to " + std::to_string(keep) + " rows");
+    impl->check_write(H5Dset_extent(d.dataset.get(), dims.data()),
+                      ctx + ": truncating to " + std::to_string(keep) + " rows");
     d.dims = dims;
   }
   for (const auto& [key, used] : key_used)
@@ -439,7 +473,8 @@ void RunFileWriter::write(const std::string& fixed, const std::int64_t* values, 
 
 void RunFileWriter::flush() {
   if (!impl_ || !impl_->file) throw Error("run file: flush after close");
-  check(H5Fflush(impl_->file.get(), H5F_SCOPE_GLOBAL), "run file " + impl_->path + ": flushing");
+  impl_->refuse_if_failed();
+  impl_->check_write(H5Fflush(impl_->file.get(), H5F_SCOPE_GLOBAL), "run file " + impl_->path + ": flushing");
 }
 
 long RunFileWriter::rows(const std::string& series) const {
@@ -452,6 +487,10 @@ const std::string& RunFileWriter::path() const { return impl_->path; }
 void RunFileWriter::close() {
   if (!impl_ || !impl_->file) return;
   const std::string ctx = "run file " + impl_->path;
+  if (!impl_->failure.empty()) {
+    impl_->abandon();
+    throw Error(ctx + ": left as last flushed after a failed write (" + impl_->failure + ")");
+  }
   const herr_t flushed = H5Fflush(impl_->file.get(), H5F_SCOPE_GLOBAL);
   const std::string flush_error = flushed < 0 ? h5::last_error_message() : std::string();
   bool ok = true;
