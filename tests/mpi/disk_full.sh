@@ -25,7 +25,8 @@ wait $pid
 code=$?
 cat full.err
 check "disk full: exit 1 (got $code)" test "$code" -eq 1
-check "one bbt error line" test "$(grep -c 'bbt: error: rank 0: run file .*full/run.h5' full.err)" -eq 1
+check "one bbt error line, naming file and cause on that line" \
+  test "$(grep -c 'bbt: error: rank 0: run file .*full/run.h5: .*No space left on device' full.err)" -eq 1
 check "no crash on the way out" eval '! grep -qiE "signal|segmentation|backtrace" full.err'
 n=$(rows $run)
 check "run file readable after the failure ($n generations)" test "$n" -ge 10

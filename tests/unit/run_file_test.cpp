@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bbt/common/error.hpp"
+#include "bbt/io/h5.hpp"
 
 namespace {
 
@@ -523,6 +524,23 @@ TEST(RunFile, ErrorsNameTheFileAndTheDataset) {
   EXPECT_NE(error_of([&] { r.int_attribute("config"); }).find("attribute config: is not an integer"),
             std::string::npos);
   EXPECT_NE(error_of([&] { r.int_attribute("sigma0"); }).find("is not an integer"), std::string::npos);
+}
+
+// HDF5's own text may span lines (its sec2 driver puts ctime()'s newline into "file write failed:
+// time = ..., filename = ..."); the error built from it must still be one line.
+TEST(RunFile, ErrorsFromHdf5sStackAreOneLine) {
+  bbt::io::h5::silence_errors();
+  H5Eclear2(H5E_DEFAULT);
+  H5Epush2(H5E_DEFAULT, __FILE__, "write", __LINE__, H5E_ERR_CLS, H5E_IO, H5E_WRITEERROR,
+           "file write failed: time = %s, filename = '%s', errno = 28, error message = '%s'",
+           "Wed Dec  2 04:56:07 2026\n", "run.h5", "No space left on device");
+  H5Epush2(H5E_DEFAULT, __FILE__, "flush", __LINE__, H5E_ERR_CLS, H5E_IO, H5E_WRITEERROR,
+           "driver write request failed\r\n");
+  const std::string message = error_of([] { bbt::io::h5::check(-1, "run file run.h5: flushing"); });
+  EXPECT_EQ(message.find_first_of("\r\n"), std::string::npos) << message;
+  EXPECT_EQ(message,
+            "run file run.h5: flushing (HDF5: file write failed: time = Wed Dec 2 04:56:07 2026, filename = "
+            "'run.h5', errno = 28, error message = 'No space left on device'; driver write request failed)");
 }
 
 TEST(RunFile, BadLayoutsAreRefusedBeforeAnyFileIsMade) {
