@@ -1,9 +1,12 @@
 #include "bbt/io/run_file.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <set>
@@ -105,6 +108,105 @@ bool link_exists(hid_t file, const std::string& path) {
   return true;
 }
 
+// Keeps a second writer out of a live run: RUN.h5.lock holds "host pid" and is locked with fcntl
+// (honoured across nodes by NFS and by Lustre mounted with -o flock) for the writer's lifetime. The
+// kernel drops the lock when the process dies, so a killed job's lock file is stale and is taken over
+// silently. Open-file-description locks, so that a second writer in the same process is refused too.
+class WriterLock {
+ public:
+  WriterLock() = default;
+  WriterLock(WriterLock&& other) noexcept
+      : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)) {}
+  WriterLock& operator=(WriterLock&& other) noexcept {
+    if (this != &other) {
+      release();
+      fd_ = std::exchange(other.fd_, -1);
+      path_ = std::move(other.path_);
+    }
+    return *this;
+  }
+  WriterLock(const WriterLock&) = delete;
+  WriterLock& operator=(const WriterLock&) = delete;
+  ~WriterLock() { release(); }
+
+  // Locks `run_path`.lock or throws bbt::Error naming host and pid of the live writer.
+  static WriterLock acquire(const std::string& run_path);
+
+  // Removes the lock file while still holding the lock (so nobody takes over a file about to
+  // vanish; acquire checks that the file it locked is still the one at the path), then unlocks.
+  void release() noexcept {
+    if (fd_ < 0) return;
+    ::unlink(path_.c_str());
+    ::close(std::exchange(fd_, -1));
+  }
+
+ private:
+  WriterLock(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_ = -1;
+  std::string path_;
+};
+
+// "host vm3, pid 4711" from the lock file's "vm3 4711".
+std::string lock_holder(int fd) {
+  char buf[512];
+  const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  std::string text = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+  text.erase(std::find_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }), text.end());
+  const std::size_t space = text.rfind(' ');
+  if (space == std::string::npos || space == 0) return "host and pid not recorded yet";
+  return "host " + text.substr(0, space) + ", pid " + text.substr(space + 1);
+}
+
+// Tries the lock on `fd`: 0 when taken, else errno.
+int try_lock(int fd) {
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if (::fcntl(fd, F_OFD_SETLK, &fl) == 0) return 0;
+  // Kernels and file systems without open-file-description locks: classic per-process locks.
+  if (errno == EINVAL && ::fcntl(fd, F_SETLK, &fl) == 0) return 0;
+  return errno;
+}
+
+WriterLock WriterLock::acquire(const std::string& run_path) {
+  const std::string path = run_path + ".lock";
+  const std::string ctx = "run file " + run_path + ": writer lock " + path;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error(ctx + ": cannot create it: " + std::strerror(errno));
+    const int err = try_lock(fd);
+    if (err == EACCES || err == EAGAIN) {
+      const std::string holder = lock_holder(fd);
+      ::close(fd);
+      throw Error("run file " + run_path + " is being written by another job (" + holder +
+                  "); wait for it to end or stop it first (lock " + path + ")");
+    }
+    // A file system that keeps no locks (Lustre without -o flock): run unguarded, as before.
+    const bool unsupported = err == ENOSYS || err == ENOLCK || err == EOPNOTSUPP;
+    if (err != 0 && !unsupported) {
+      ::close(fd);
+      throw Error(ctx + ": cannot lock it: " + std::strerror(err));
+    }
+    struct stat locked {}, current {};
+    const bool same = ::fstat(fd, &locked) == 0 && ::stat(path.c_str(), &current) == 0 &&
+                      locked.st_dev == current.st_dev && locked.st_ino == current.st_ino;
+    if (!same) {  // its previous holder removed it between our open and our lock: start again
+      ::close(fd);
+      continue;
+    }
+    char host[256] = "unknown";
+    ::gethostname(host, sizeof host - 1);
+    const std::string text = std::string(host) + " " + std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+      const int write_err = errno;
+      ::close(fd);
+      throw Error(ctx + ": cannot write it: " + std::strerror(write_err));
+    }
+    return WriterLock(fd, path);
+  }
+  throw Error(ctx + ": it keeps being replaced by other jobs");
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -149,8 +251,9 @@ struct OpenDataset {
 }  // namespace
 
 struct RunFileWriter::Impl {
+  WriterLock lock;  // declared first: released only after the file is closed
   std::string path;
-  Handle file;  // declared first: destroyed after the datasets below
+  Handle file;  // declared before the datasets: destroyed after them
   std::map<std::string, OpenDataset> series;
   std::map<std::string, OpenDataset> fixed;
   // Set by the first failed HDF5 write or flush (disk full, I/O error). From then on nothing more
@@ -313,6 +416,7 @@ RunFileWriter RunFileWriter::create(const std::string& path, const RunFileLayout
 
   auto impl = std::make_unique<Impl>();
   impl->path = path;
+  impl->lock = WriterLock::acquire(path);
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), file_ctx + ": making a file access list");
   // SWMR needs the latest format (checksummed metadata, extensible-array chunk indexes).
   check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST),
@@ -404,6 +508,8 @@ RunFileWriter RunFileWriter::open_for_resume(const std::string& path,
 
   auto impl = std::make_unique<Impl>();
   impl->path = path;
+  // Before the status flags are cleared below: they are no guard against a live writer, this is.
+  impl->lock = WriterLock::acquire(path);
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), file_ctx + ": making a file access list");
   check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST),
         file_ctx + ": setting format");
@@ -497,6 +603,7 @@ void RunFileWriter::close() {
   for (auto* table : {&impl_->series, &impl_->fixed})
     for (auto& entry : *table) ok = entry.second.dataset.reset() && ok;
   ok = impl_->file.reset() && ok;
+  impl_->lock.release();
   if (flushed < 0) throw Error(ctx + ": flushing on close (HDF5: " + flush_error + ")");
   if (!ok) throw Error(ctx + ": closing failed");
 }
