@@ -3,6 +3,7 @@
 # file stays readable, and once space is freed the run resumes and finishes. Needs a small tmpfs
 # (root, mount permitted); skipped otherwise.
 source "$(dirname "$0")/common.bash"
+export OMPI_MCA_orte_execute_quiet=1  # as bbt's scripts set it: no Open MPI banners
 mkdir -p small
 mount -t tmpfs -o size=400k tmpfs small 2>/dev/null || { echo "SKIP: cannot mount a tmpfs here"; exit 77; }
 trap 'umount -l "$BBT_SCRATCH/small" 2>/dev/null' EXIT
@@ -24,6 +25,7 @@ dd if=/dev/zero of=small/filler bs=4k >/dev/null 2>&1  # until nothing is left
 wait $pid
 code=$?
 cat full.err
+check "stderr is one line" test "$(wc -l <full.err)" -eq 1
 check "disk full: exit 1 (got $code)" test "$code" -eq 1
 check "one bbt error line, naming file and cause on that line" \
   test "$(grep -c 'bbt: error: rank 0: run file .*full/run.h5: .*No space left on device' full.err)" -eq 1

@@ -3,6 +3,7 @@
 # naming host and pid of the live writer, and leaves the file alone; once that job is SIGKILLed the
 # same command resumes with no manual step.
 source "$(dirname "$0")/common.bash"
+export OMPI_MCA_orte_execute_quiet=1  # as bbt's scripts set it: no Open MPI banners
 make_tiny m
 write_config c.ini "$PWD/m" 4000
 run=results/live/run.h5
@@ -22,6 +23,7 @@ check "the first job's rank found (pid '$writer')" test -n "$writer"
 timeout 120 mpirun -np 1 "$BBT" train --resume $run >second.log 2>second.err
 code=$?
 cat second.err
+check "stderr is one line" test "$(wc -l <second.err)" -eq 1
 check "second writer refused (exit $code)" test "$code" -ne 0 -a "$code" -ne 124
 check "one error line naming host and pid of the live writer" test "$(grep -c \
   "bbt: error: rank 0: run file .*live/run.h5 is being written by another job (host $(hostname), pid $writer)" \
