@@ -55,6 +55,9 @@ bbt_load_modules || exit 2
 
 mpirun_args=(-np "$np")
 if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+# bbt's own one-line error is the whole story: no Open MPI banners around it (README "Under mpirun";
+# set OMPI_MCA_orte_execute_quiet=0 to see them when debugging Open MPI itself).
+export OMPI_MCA_orte_execute_quiet=${OMPI_MCA_orte_execute_quiet:-1}
 ((np > $(nproc))) && mpirun_args+=(--oversubscribe)
 # shellcheck disable=SC2206 # BBT_MPIRUN_ARGS: extra mpirun options, split on spaces
 mpirun_args+=(${BBT_MPIRUN_ARGS:-})

@@ -13,5 +13,7 @@ if [[ ! -f results/demo-model/model.safetensors ]]; then
 fi
 run_name=demo-$(date -u +%Y%m%d-%H%M%S)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# No Open MPI banners around bbt's one-line errors (README "Under mpirun").
+export OMPI_MCA_orte_execute_quiet=${OMPI_MCA_orte_execute_quiet:-1}
 mpirun -np 2 --oversubscribe "$bbt" train --config configs/demo.ini --output.run_name "$run_name"
 "$bbt" report "results/$run_name/run.h5" || true

@@ -13,6 +13,21 @@ namespace bbt::cli {
 
 namespace po = boost::program_options;
 
+namespace {
+
+// One word for job scripts. Read with bbt's own reader: unlike h5ls/h5dump (HDF5 1.10) it opens a
+// killed job's SWMR file.
+std::string run_state(const std::string& f) {
+  if (!std::ifstream(f).good()) return "none";
+  const io::RunFileReader r(f);
+  if (r.exists("/run/finished") && r.read_int64_scalar("/run/finished") == 1) return "finished";
+  if (!r.exists("/checkpoint/latest")) return "partial";
+  const std::int64_t slot = r.read_int64_scalar("/checkpoint/latest");
+  return slot == 0 || slot == 1 ? "checkpoint" : "partial";
+}
+
+}  // namespace
+
 int cmd_report(const Args& args) {
   std::vector<std::string> files;
   std::string format_name;
@@ -21,12 +36,13 @@ int cmd_report(const Args& args) {
       "usage: bbt report RUN.h5 [RUN.h5 ...] [--format text|csv|markdown]\n\n"
       "One line per run (metrics x100), then with several runs mean ± std of the test metric per task\n"
       "in the layout of the paper's main table, next to the paper's BBT row. Unfinished runs are\n"
-      "listed but left out of the means.\n\noptions");
+      "listed but left out of the means. A file that cannot be read is one error line on stderr; the\n"
+      "others are still reported, and the exit code is 1.\n\noptions");
   desc.add_options()("help", "this text")                                                  //
       ("format", po::value(&format_name)->default_value("text"), "text | csv | markdown")  //
       ("state", po::bool_switch(&state),
        "print one word per run instead, for job scripts: none (no file), partial (no checkpoint yet), "
-       "checkpoint (resumable), finished");
+       "checkpoint (resumable), finished; error (unreadable; its error on stderr, exit 1)");
   po::options_description hidden;
   hidden.add_options()("run", po::value(&files));
   po::options_description all;
@@ -38,31 +54,37 @@ int cmd_report(const Args& args) {
     std::cout << desc << "\n";
     return 0;
   }
+  // A bad file is one error line of its own; the good files are still reported, and the exit code
+  // says that something was left out.
+  int failed = 0;
+  auto report_error = [&](const std::exception& e) {
+    std::cout << std::flush;
+    std::cerr << "bbt: error: " << e.what() << std::endl;
+    ++failed;
+  };
   if (state) {
-    // Read with bbt's own reader: unlike h5ls/h5dump (HDF5 1.10) it opens a killed job's SWMR file.
     for (const auto& f : files) {
-      std::string word = "none";
-      if (std::ifstream(f).good()) {
-        const io::RunFileReader r(f);
-        if (r.exists("/run/finished") && r.read_int64_scalar("/run/finished") == 1) {
-          word = "finished";
-        } else if (r.exists("/checkpoint/latest")) {
-          const std::int64_t slot = r.read_int64_scalar("/checkpoint/latest");
-          word = slot == 0 || slot == 1 ? "checkpoint" : "partial";
-        } else {
-          word = "partial";
-        }
+      try {
+        std::cout << run_state(f) << "\n";
+      } catch (const std::exception& e) {
+        std::cout << "error\n";
+        report_error(e);
       }
-      std::cout << word << "\n";
     }
-    return 0;
+    return failed ? 1 : 0;
   }
   const io::ReportFormat format = io::parse_report_format(format_name);
   if (files.empty()) throw UsageError(args[0] + ": no run files given (bbt report RUN.h5 [RUN.h5 ...])");
   std::vector<io::RunSummary> runs;
-  for (const auto& f : files) runs.push_back(io::summarize_run(f));
-  std::cout << io::format_report(runs, format) << std::flush;
-  return 0;
+  for (const auto& f : files) {
+    try {
+      runs.push_back(io::summarize_run(f));
+    } catch (const std::exception& e) {
+      report_error(e);
+    }
+  }
+  if (!runs.empty()) std::cout << io::format_report(runs, format) << std::flush;
+  return failed ? 1 : 0;
 }
 
 }  // namespace bbt::cli

@@ -7,9 +7,35 @@
 namespace bbt::io::h5 {
 namespace {
 
+// HDF5 registers an exit handler on its first call that closes every id still open. After a failed
+// write (disk full) a dataset whose close failed stays registered half-closed, and that handler then
+// crashes in H5D_close. Every bbt handle is closed (or deliberately abandoned) before exit, so the
+// handler has nothing to do; it must be switched off before the library's first call.
+[[maybe_unused]] const bool kNoExitHandler = H5dont_atexit() >= 0;
+
+// HDF5's messages may span lines (the sec2 driver's "file write failed: time = %s, ..." embeds
+// ctime()'s trailing newline): control characters become spaces, runs of spaces one, and no space is
+// left before a comma or semicolon or at either end, so that every error stays one line.
+std::string one_line(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    const bool space = c == ' ' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    if (space) {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+    } else {
+      if ((c == ',' || c == ';') && !out.empty() && out.back() == ' ') out.pop_back();
+      out += c;
+    }
+  }
+  if (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 herr_t collect_description(unsigned /*n*/, const H5E_error2_t* err, void* client) {
   auto* messages = static_cast<std::vector<std::string>*>(client);
-  if (err != nullptr && err->desc != nullptr && err->desc[0] != '\0') messages->emplace_back(err->desc);
+  if (err == nullptr || err->desc == nullptr) return 0;
+  std::string text = one_line(err->desc);
+  if (!text.empty()) messages->push_back(std::move(text));
   return 0;
 }
 

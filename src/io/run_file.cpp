@@ -1,9 +1,12 @@
 #include "bbt/io/run_file.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <set>
@@ -105,6 +108,105 @@ bool link_exists(hid_t file, const std::string& path) {
   return true;
 }
 
+// Keeps a second writer out of a live run: RUN.h5.lock holds "host pid" and is locked with fcntl
+// (honoured across nodes by NFS and by Lustre mounted with -o flock) for the writer's lifetime. The
+// kernel drops the lock when the process dies, so a killed job's lock file is stale and is taken over
+// silently. Open-file-description locks, so that a second writer in the same process is refused too.
+class WriterLock {
+ public:
+  WriterLock() = default;
+  WriterLock(WriterLock&& other) noexcept
+      : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)) {}
+  WriterLock& operator=(WriterLock&& other) noexcept {
+    if (this != &other) {
+      release();
+      fd_ = std::exchange(other.fd_, -1);
+      path_ = std::move(other.path_);
+    }
+    return *this;
+  }
+  WriterLock(const WriterLock&) = delete;
+  WriterLock& operator=(const WriterLock&) = delete;
+  ~WriterLock() { release(); }
+
+  // Locks `run_path`.lock or throws bbt::Error naming host and pid of the live writer.
+  static WriterLock acquire(const std::string& run_path);
+
+  // Removes the lock file while still holding the lock (so nobody takes over a file about to
+  // vanish; acquire checks that the file it locked is still the one at the path), then unlocks.
+  void release() noexcept {
+    if (fd_ < 0) return;
+    ::unlink(path_.c_str());
+    ::close(std::exchange(fd_, -1));
+  }
+
+ private:
+  WriterLock(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_ = -1;
+  std::string path_;
+};
+
+// "host vm3, pid 4711" from the lock file's "vm3 4711".
+std::string lock_holder(int fd) {
+  char buf[512];
+  const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  std::string text = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+  text.erase(std::find_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }), text.end());
+  const std::size_t space = text.rfind(' ');
+  if (space == std::string::npos || space == 0) return "host and pid not recorded yet";
+  return "host " + text.substr(0, space) + ", pid " + text.substr(space + 1);
+}
+
+// Tries the lock on `fd`: 0 when taken, else errno.
+int try_lock(int fd) {
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if (::fcntl(fd, F_OFD_SETLK, &fl) == 0) return 0;
+  // Kernels and file systems without open-file-description locks: classic per-process locks.
+  if (errno == EINVAL && ::fcntl(fd, F_SETLK, &fl) == 0) return 0;
+  return errno;
+}
+
+WriterLock WriterLock::acquire(const std::string& run_path) {
+  const std::string path = run_path + ".lock";
+  const std::string ctx = "run file " + run_path + ": writer lock " + path;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error(ctx + ": cannot create it: " + std::strerror(errno));
+    const int err = try_lock(fd);
+    if (err == EACCES || err == EAGAIN) {
+      const std::string holder = lock_holder(fd);
+      ::close(fd);
+      throw Error("run file " + run_path + " is being written by another job (" + holder +
+                  "); wait for it to end or stop it first (lock " + path + ")");
+    }
+    // A file system that keeps no locks (Lustre without -o flock): run unguarded, as before.
+    const bool unsupported = err == ENOSYS || err == ENOLCK || err == EOPNOTSUPP;
+    if (err != 0 && !unsupported) {
+      ::close(fd);
+      throw Error(ctx + ": cannot lock it: " + std::strerror(err));
+    }
+    struct stat locked {}, current {};
+    const bool same = ::fstat(fd, &locked) == 0 && ::stat(path.c_str(), &current) == 0 &&
+                      locked.st_dev == current.st_dev && locked.st_ino == current.st_ino;
+    if (!same) {  // its previous holder removed it between our open and our lock: start again
+      ::close(fd);
+      continue;
+    }
+    char host[256] = "unknown";
+    ::gethostname(host, sizeof host - 1);
+    const std::string text = std::string(host) + " " + std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+      const int write_err = errno;
+      ::close(fd);
+      throw Error(ctx + ": cannot write it: " + std::strerror(write_err));
+    }
+    return WriterLock(fd, path);
+  }
+  throw Error(ctx + ": it keeps being replaced by other jobs");
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -149,10 +251,42 @@ struct OpenDataset {
 }  // namespace
 
 struct RunFileWriter::Impl {
+  WriterLock lock;  // declared first: released only after the file is closed
   std::string path;
-  Handle file;  // declared first: destroyed after the datasets below
+  Handle file;  // declared before the datasets: destroyed after them
   std::map<std::string, OpenDataset> series;
   std::map<std::string, OpenDataset> fixed;
+  // Set by the first failed HDF5 write or flush (disk full, I/O error). From then on nothing more
+  // is written and the file is never closed: closing would retry the failed writes, and HDF5 cannot
+  // close a dataset whose close has failed once. The file keeps what the last flush made durable,
+  // as a killed job's file does, and resumes the same way.
+  std::string failure;
+
+  // A checked HDF5 call that writes to the file: its failure breaks the writer (see `failure`).
+  void check_write(herr_t status, const std::string& context) {
+    try {
+      check(status, context);
+    } catch (const Error& e) {
+      failure = e.what();
+      throw;
+    }
+  }
+
+  void refuse_if_failed() const {
+    if (!failure.empty())
+      throw Error("run file " + path + ": not written to after an earlier failure (" + failure + ")");
+  }
+
+  ~Impl() {
+    if (!failure.empty()) abandon();
+  }
+
+  // Drops every handle without closing it (see `failure`).
+  void abandon() noexcept {
+    for (auto* table : {&series, &fixed})
+      for (auto& entry : *table) entry.second.dataset.abandon();
+    file.abandon();
+  }
 
   std::string where(const std::string& object) const { return "run file " + path + ", dataset " + object; }
 
@@ -190,11 +324,12 @@ struct RunFileWriter::Impl {
   }
 
   void start_swmr() {
-    check(H5Fstart_swmr_write(file.get()), "run file " + path + ": starting SWMR writing");
+    check_write(H5Fstart_swmr_write(file.get()), "run file " + path + ": starting SWMR writing");
   }
 
   void write_row(const std::string& object, hid_t mem_type, DType value_dtype, const void* values,
                  std::size_t n) {
+    refuse_if_failed();
     OpenDataset& d = find(series, object, "series");
     const std::string context = where(object);
     check_value_type(d, value_dtype, context);
@@ -205,7 +340,7 @@ struct RunFileWriter::Impl {
     std::vector<hsize_t> dims = d.dims;
     const hsize_t row = dims[0];
     dims[0] += 1;
-    check(H5Dset_extent(d.dataset.get(), dims.data()), context + ": extending to " + shape_text(dims));
+    check_write(H5Dset_extent(d.dataset.get(), dims.data()), context + ": extending to " + shape_text(dims));
     d.dims = dims;
     Handle file_space(H5Dget_space(d.dataset.get()), context + ": getting the dataspace");
     std::vector<hsize_t> start(dims.size(), 0), count = dims;
@@ -215,12 +350,13 @@ struct RunFileWriter::Impl {
           context + ": selecting row " + std::to_string(row));
     const hsize_t mem_dims[1] = {static_cast<hsize_t>(n)};
     Handle mem_space(H5Screate_simple(1, mem_dims, nullptr), context + ": making a memory dataspace");
-    check(H5Dwrite(d.dataset.get(), mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, values),
-          context + ": writing row " + std::to_string(row));
+    check_write(H5Dwrite(d.dataset.get(), mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, values),
+                context + ": writing row " + std::to_string(row));
   }
 
   void write_whole(const std::string& object, hid_t mem_type, DType value_dtype, const void* values,
                    std::size_t n) {
+    refuse_if_failed();
     OpenDataset& d = find(fixed, object, "fixed");
     const std::string context = where(object);
     check_value_type(d, value_dtype, context);
@@ -229,7 +365,8 @@ struct RunFileWriter::Impl {
                   " values, got " + std::to_string(n));
     }
     if (n == 0) return;
-    check(H5Dwrite(d.dataset.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values), context + ": writing");
+    check_write(H5Dwrite(d.dataset.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values),
+                context + ": writing");
   }
 
   // Integers widen into float datasets exactly enough; doubles would be silently truncated into ints.
@@ -279,6 +416,7 @@ RunFileWriter RunFileWriter::create(const std::string& path, const RunFileLayout
 
   auto impl = std::make_unique<Impl>();
   impl->path = path;
+  impl->lock = WriterLock::acquire(path);
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), file_ctx + ": making a file access list");
   // SWMR needs the latest format (checksummed metadata, extensible-array chunk indexes).
   check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST),
@@ -370,6 +508,8 @@ RunFileWriter RunFileWriter::open_for_resume(const std::string& path,
 
   auto impl = std::make_unique<Impl>();
   impl->path = path;
+  // Before the status flags are cleared below: they are no guard against a live writer, this is.
+  impl->lock = WriterLock::acquire(path);
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), file_ctx + ": making a file access list");
   check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST),
         file_ctx + ": setting format");
@@ -413,8 +553,8 @@ RunFileWriter RunFileWriter::open_for_resume(const std::string& path,
     }
     std::vector<hsize_t> dims = d.dims;
     dims[0] = static_cast<hsize_t>(keep);
-    check(H5Dset_extent(d.dataset.get(), dims.data()),
-          ctx + ": truncating to " + std::to_string(keep) + " rows");
+    impl->check_write(H5Dset_extent(d.dataset.get(), dims.data()),
+                      ctx + ": truncating to " + std::to_string(keep) + " rows");
     d.dims = dims;
   }
   for (const auto& [key, used] : key_used)
@@ -439,7 +579,8 @@ void RunFileWriter::write(const std::string& fixed, const std::int64_t* values, 
 
 void RunFileWriter::flush() {
   if (!impl_ || !impl_->file) throw Error("run file: flush after close");
-  check(H5Fflush(impl_->file.get(), H5F_SCOPE_GLOBAL), "run file " + impl_->path + ": flushing");
+  impl_->refuse_if_failed();
+  impl_->check_write(H5Fflush(impl_->file.get(), H5F_SCOPE_GLOBAL), "run file " + impl_->path + ": flushing");
 }
 
 long RunFileWriter::rows(const std::string& series) const {
@@ -452,12 +593,17 @@ const std::string& RunFileWriter::path() const { return impl_->path; }
 void RunFileWriter::close() {
   if (!impl_ || !impl_->file) return;
   const std::string ctx = "run file " + impl_->path;
+  if (!impl_->failure.empty()) {
+    impl_->abandon();
+    throw Error(ctx + ": left as last flushed after a failed write (" + impl_->failure + ")");
+  }
   const herr_t flushed = H5Fflush(impl_->file.get(), H5F_SCOPE_GLOBAL);
   const std::string flush_error = flushed < 0 ? h5::last_error_message() : std::string();
   bool ok = true;
   for (auto* table : {&impl_->series, &impl_->fixed})
     for (auto& entry : *table) ok = entry.second.dataset.reset() && ok;
   ok = impl_->file.reset() && ok;
+  impl_->lock.release();
   if (flushed < 0) throw Error(ctx + ": flushing on close (HDF5: " + flush_error + ")");
   if (!ok) throw Error(ctx + ": closing failed");
 }

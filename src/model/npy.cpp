@@ -90,6 +90,7 @@ void write_npy(const std::string& path, const torch::Tensor& tensor) {
 
 torch::Tensor read_prompt_file(const std::string& path, std::int64_t n_tokens, std::int64_t hidden) {
   torch::Tensor t;
+  std::string name = "prompt";
   const bool is_st = path.size() >= 12 && path.compare(path.size() - 12, 12, ".safetensors") == 0;
   if (is_st) {
     const auto file = SafetensorsFile::open(path);
@@ -97,7 +98,8 @@ torch::Tensor read_prompt_file(const std::string& path, std::int64_t n_tokens, s
     if (file.contains("prompt")) {
       t = file.tensor("prompt");
     } else if (names.size() == 1) {
-      t = file.tensor(names[0]);
+      name = names[0];
+      t = file.tensor(name);
     } else {
       throw Error(path + ": expected one tensor or one named 'prompt'");
     }
@@ -109,7 +111,7 @@ torch::Tensor read_prompt_file(const std::string& path, std::int64_t n_tokens, s
     ss << path << ": prompt has shape " << t.sizes() << ", expected [" << n_tokens << ", " << hidden << "]";
     throw Error(ss.str());
   }
-  return t;
+  return finite_or_throw(t, path, name);
 }
 
 }  // namespace bbt::model

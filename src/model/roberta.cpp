@@ -59,6 +59,7 @@ Roberta Roberta::load(const std::string& dir, const LoadOptions& options) {
     throw UsageError("reduced-precision model dtypes are for CUDA; use float32 on CPU");
   if (options.max_batch < 1) throw UsageError("model max_batch must be >= 1");
   Roberta m;
+  m.dir_ = dir;
   m.options_ = options;
   m.config_ = read_config(dir + "/config.json");
   const auto& c = m.config_;
@@ -101,11 +102,14 @@ Roberta Roberta::load(const std::string& dir, const LoadOptions& options) {
 
   const auto dev = options.device;
   const auto dt = options.dtype;
+  // Every tensor read is checked for NaN / Inf here: a broken checkpoint would otherwise run to the
+  // end with meaningless losses (or fail much later with misleading advice).
+  auto read = [&](const std::string& name) { return finite_or_throw(st.tensor(name), st.path(), name); };
   // Matrices and biases in the compute dtype; LayerNorm parameters stay float32.
-  auto mat = [&](const std::string& name) { return st.tensor(name).to(dev, dt); };
-  auto ln = [&](const std::string& name) { return st.tensor(name).to(dev, torch::kFloat32); };
+  auto mat = [&](const std::string& name) { return read(name).to(dev, dt); };
+  auto ln = [&](const std::string& name) { return read(name).to(dev, torch::kFloat32); };
 
-  auto word = st.tensor(e + "word_embeddings.weight");  // [V, H] float32 on the host
+  auto word = read(e + "word_embeddings.weight");  // [V, H] float32 on the host
   m.word_embedding_std_ = word.std().item<double>();
   m.word_emb_ = word.to(dev, dt);
   word = torch::Tensor();
@@ -118,12 +122,10 @@ Roberta Roberta::load(const std::string& dir, const LoadOptions& options) {
     const std::string a = p + "attention.self.";
     Layer layer;
     // Fused QKV, built once here: one matmul per layer in the forward pass.
-    layer.qkv_w = torch::cat({st.tensor(a + "query.weight"), st.tensor(a + "key.weight"),
-                              st.tensor(a + "value.weight")})
+    layer.qkv_w = torch::cat({read(a + "query.weight"), read(a + "key.weight"), read(a + "value.weight")})
                       .to(dev, dt);  // [3H, H]
-    layer.qkv_b =
-        torch::cat({st.tensor(a + "query.bias"), st.tensor(a + "key.bias"), st.tensor(a + "value.bias")})
-            .to(dev, dt);  // [3H]
+    layer.qkv_b = torch::cat({read(a + "query.bias"), read(a + "key.bias"), read(a + "value.bias")})
+                      .to(dev, dt);  // [3H]
     layer.attn_out_w = mat(p + "attention.output.dense.weight");
     layer.attn_out_b = mat(p + "attention.output.dense.bias");
     layer.attn_ln_w = ln(p + "attention.output.LayerNorm.weight");
@@ -188,9 +190,13 @@ torch::Tensor Roberta::mask_logits(const MaskBatch& batch, const torch::Tensor& 
   const std::int64_t max_len = c.max_position_embeddings - c.pad_token_id - 1;
   for (std::size_t r = 0; r < rows; ++r) {
     const auto len = static_cast<std::int64_t>(batch.ids[r].size());
-    if (len < 1 || len > max_len)
+    if (len < 1) throw Error("mask_logits: row " + std::to_string(r) + " has no tokens");
+    if (len > max_len)
       throw Error("mask_logits: row " + std::to_string(r) + " has " + std::to_string(len) +
-                  " tokens (allowed 1.." + std::to_string(max_len) + ")");
+                  " tokens, more than the " + std::to_string(max_len) + " that model " + dir_ +
+                  " allows (max_position_embeddings " + std::to_string(c.max_position_embeddings) +
+                  " in its config.json, less padding_idx + 1); use a model with max_position_embeddings >= " +
+                  std::to_string(len + c.pad_token_id + 1) + ", or shorter inputs or fewer prompt tokens");
     if (mode == PromptMode::kAdd && len < n + 1)
       throw Error("mask_logits: row " + std::to_string(r) + " is shorter than <s> + " + std::to_string(n) +
                   " prompt placeholders");

@@ -127,4 +127,13 @@ void write_safetensors(const std::string& path,
   if (!out) throw Error("error writing '" + path + "'");
 }
 
+torch::Tensor finite_or_throw(const torch::Tensor& t, const std::string& file, const std::string& name) {
+  if (!t.is_floating_point()) return t;
+  const std::int64_t bad = t.numel() - torch::isfinite(t).sum().item<std::int64_t>();
+  if (bad > 0)
+    throw Error(file + ": tensor '" + name + "' holds " + std::to_string(bad) + " non-finite value" +
+                (bad == 1 ? "" : "s") + " (NaN or Inf) of " + std::to_string(t.numel()));
+  return t;
+}
+
 }  // namespace bbt::model

@@ -116,6 +116,25 @@ expect 1 "$tmp/missing.h5" -- "$BBT" report "$r1" "$tmp/missing.h5"
 expect 1 "$tmp/text.h5" -- "$BBT" report "$tmp/text.h5"
 expect 1 "$tmp/notrun.h5" -- "$BBT" report "$tmp/notrun.h5"
 expect 2 "no run files" -- "$BBT" report
+
+# Good and bad files mixed: the good rows still come, one error line per bad file, exit 1.
+out=$("$BBT" report "$r1" "$tmp/missing.h5" "$r2" "$tmp/text.h5" --format csv 2>"$tmp/mixed.err"); rc=$?
+err=$(cat "$tmp/mixed.err")
+if [[ $rc -eq 1 && $(wc -l <"$tmp/mixed.err") -eq 2 && $(grep -c "^bbt: error: .*$tmp/missing.h5" <<<"$err") -eq 1 &&
+      $(grep -c "^bbt: error: .*$tmp/text.h5" <<<"$err") -eq 1 ]]; then
+  echo "ok: mixed files: one error line per bad file, exit 1"
+else
+  echo "FAIL: mixed files (exit $rc): $err"; fail=1
+fi
+if [[ $(grep -cF -e ",$r1" -e ",$r2" <<<"$out") -eq 2 ]]; then echo "ok: mixed files: both good runs reported"
+else echo "FAIL: mixed files: good rows missing: $out"; fail=1; fi
+out=$("$BBT" report --state "$r1" "$tmp/missing.h5" "$tmp/text.h5" "$tmp/incomplete.h5" 2>"$tmp/state.err"); rc=$?
+if [[ $rc -eq 1 && $(tr '\n' ' ' <<<"$out") == "finished none error checkpoint " && $(wc -l <"$tmp/state.err") -eq 1 ]] &&
+   grep -q "^bbt: error: .*$tmp/text.h5" "$tmp/state.err"; then
+  echo "ok: --state with a bad file: one word per file, one error line, exit 1"
+else
+  echo "FAIL: --state with a bad file (exit $rc): $out / $(cat "$tmp/state.err")"; fail=1
+fi
 expect 2 "--format" -- "$BBT" report "$r1" --format xml
 
 [[ $fail -eq 0 ]] && echo "report: all passed"

@@ -9,11 +9,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 
 #include "bbt/common/error.hpp"
 #include "bbt/common/rng.hpp"
 #include "bbt/model/config.hpp"
+#include "bbt/model/npy.hpp"
 #include "bbt/model/projection.hpp"
 #include "bbt/model/roberta.hpp"
 #include "bbt/model/safetensors.hpp"
@@ -340,6 +342,44 @@ TEST(ModelLoad, MissingBiasIsNamed) {
   EXPECT_NE(msg.find("lm_head.decoder.bias"), std::string::npos) << msg;
 }
 
+TEST(ModelLoad, NonFiniteWeightsAreRefusedNamingFileAndTensor) {
+  const std::string name = "roberta.encoder.layer.1.attention.self.key.weight";
+  torch::Tensor w = torch::randn({kHidden, kHidden});
+  w[3][4] = std::numeric_limits<float>::quiet_NaN();
+  auto msg = load_error_after(name, w);
+  EXPECT_NE(msg.find("broken/model.safetensors: tensor '" + name + "' holds 1 non-finite value (NaN or Inf) of 1024"),
+            std::string::npos)
+      << msg;
+  const std::string ln = "roberta.embeddings.LayerNorm.bias";
+  msg = load_error_after(ln, torch::full({kHidden}, std::numeric_limits<float>::infinity()));
+  EXPECT_NE(msg.find("tensor '" + ln + "' holds 32 non-finite values"), std::string::npos) << msg;
+}
+
+TEST(ModelLoad, NonFinitePromptFilesAreRefusedNamingFileAndTensor) {
+  torch::Tensor p = torch::randn({5, kHidden});
+  p[0][0] = std::numeric_limits<float>::quiet_NaN();
+  const std::string npy = scratch() + "/nan_prompt.npy";
+  bbt::model::write_npy(npy, p);
+  try {
+    bbt::model::read_prompt_file(npy, 5, kHidden);
+    ADD_FAILURE() << "no error";
+  } catch (const bbt::Error& e) {
+    EXPECT_EQ(std::string(e.what()), npy + ": tensor 'prompt' holds 1 non-finite value (NaN or Inf) of 160");
+  }
+  const std::string st = scratch() + "/inf_prompt.safetensors";
+  p[0][0] = -std::numeric_limits<float>::infinity();
+  bbt::model::write_safetensors(st, {{"init", p}});
+  try {
+    bbt::model::read_prompt_file(st, 5, kHidden);
+    ADD_FAILURE() << "no error";
+  } catch (const bbt::Error& e) {
+    EXPECT_EQ(std::string(e.what()), st + ": tensor 'init' holds 1 non-finite value (NaN or Inf) of 160");
+  }
+  p[0][0] = 0.5f;
+  bbt::model::write_npy(npy, p);
+  EXPECT_TRUE(torch::equal(bbt::model::read_prompt_file(npy, 5, kHidden), p));
+}
+
 TEST(ModelLoad, ConfigErrorsNameFileAndKey) {
   const auto dir = scratch() + "/badcfg";
   fs::create_directories(dir);
@@ -373,9 +413,20 @@ TEST(ModelInput, BadInputsAreRejected) {
   EXPECT_THROW(model.mask_logits(batch, random_prompts(2, 1), torch::full({4}, 2, torch::kLong),
                                  PromptMode::kAdd, kLabels),
                bbt::Error);
-  // Longer than the position table allows (max_positions 40 - padding_idx 1 - 1 = 38 tokens).
+  // Longer than the position table allows (max_positions 40 - padding_idx 1 - 1 = 38 tokens): the
+  // error names the model, its max_position_embeddings and what would fit.
   batch.ids[0].resize(39, 5);
-  EXPECT_THROW(model.mask_logits(batch, {}, {}, PromptMode::kAdd, kLabels), bbt::Error);
+  try {
+    model.mask_logits(batch, {}, {}, PromptMode::kAdd, kLabels);
+    ADD_FAILURE() << "no error";
+  } catch (const bbt::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("row 0 has 39 tokens, more than the 38 that model " + tiny_model("tied", true) +
+                       " allows (max_position_embeddings 40 in its config.json"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("use a model with max_position_embeddings >= 41"), std::string::npos) << msg;
+  }
 }
 
 TEST(Projection, DeterministicPinnedValues) {

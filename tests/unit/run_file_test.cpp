@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bbt/common/error.hpp"
+#include "bbt/io/h5.hpp"
 
 namespace {
 
@@ -523,6 +524,56 @@ TEST(RunFile, ErrorsNameTheFileAndTheDataset) {
   EXPECT_NE(error_of([&] { r.int_attribute("config"); }).find("attribute config: is not an integer"),
             std::string::npos);
   EXPECT_NE(error_of([&] { r.int_attribute("sigma0"); }).find("is not an integer"), std::string::npos);
+}
+
+// A live writer holds RUN.h5.lock ("host pid"): a second writer is refused naming both; a lock
+// file whose lock nobody holds (a killed job's) is taken over; a clean close removes it.
+TEST(RunFile, ASecondWriterIsRefusedWhileTheFirstLives) {
+  const std::string path = make_temp_dir() + "/run.h5";
+  const std::string lock = path + ".lock";
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  const std::string holder = "host " + std::string(host) + ", pid " + std::to_string(getpid());
+  {
+    RunFileWriter w = RunFileWriter::create(path, small_layout());
+    append_generation(w, 0);
+    w.flush();
+    const std::string second = error_of([&] { RunFileWriter::open_for_resume(path, {}); });
+    EXPECT_EQ(second, "run file " + path + " is being written by another job (" + holder +
+                          "); wait for it to end or stop it first (lock " + lock + ")");
+    EXPECT_NE(error_of([&] { RunFileWriter::create(path, small_layout(), IfExists::kOverwrite); })
+                  .find("is being written by another job (" + holder),
+              std::string::npos);
+    w.close();
+  }
+  EXPECT_NE(access(lock.c_str(), F_OK), 0) << "a clean close removes the lock file";
+  std::ofstream(lock) << "gone-host 12345\n";  // stale: nobody holds its lock
+  {
+    RunFileWriter w = RunFileWriter::open_for_resume(path, {});
+    EXPECT_EQ(w.rows("/train/loss"), 1);
+    std::ifstream in(lock);
+    std::string h, pid;
+    in >> h >> pid;
+    EXPECT_EQ(h + " " + pid, std::string(host) + " " + std::to_string(getpid()));
+  }
+  EXPECT_NE(access(lock.c_str(), F_OK), 0);
+}
+
+// HDF5's own text may span lines (its sec2 driver puts ctime()'s newline into "file write failed:
+// time = ..., filename = ..."); the error built from it must still be one line.
+TEST(RunFile, ErrorsFromHdf5sStackAreOneLine) {
+  bbt::io::h5::silence_errors();
+  H5Eclear2(H5E_DEFAULT);
+  H5Epush2(H5E_DEFAULT, __FILE__, "write", __LINE__, H5E_ERR_CLS, H5E_IO, H5E_WRITEERROR,
+           "file write failed: time = %s, filename = '%s', errno = 28, error message = '%s'",
+           "Wed Dec  2 04:56:07 2026\n", "run.h5", "No space left on device");
+  H5Epush2(H5E_DEFAULT, __FILE__, "flush", __LINE__, H5E_ERR_CLS, H5E_IO, H5E_WRITEERROR,
+           "driver write request failed\r\n");
+  const std::string message = error_of([] { bbt::io::h5::check(-1, "run file run.h5: flushing"); });
+  EXPECT_EQ(message.find_first_of("\r\n"), std::string::npos) << message;
+  EXPECT_EQ(message,
+            "run file run.h5: flushing (HDF5: file write failed: time = Wed Dec 2 04:56:07 2026, filename = "
+            "'run.h5', errno = 28, error message = 'No space left on device'; driver write request failed)");
 }
 
 TEST(RunFile, BadLayoutsAreRefusedBeforeAnyFileIsMade) {

@@ -37,6 +37,9 @@ class Handle {
   explicit operator bool() const { return id_ >= 0; }
   // Closes now; returns false if HDF5 reported a failure (never throws, for destructors).
   bool reset() noexcept;
+  // Forgets the id without closing it: for objects that a failed write has left in a state that
+  // HDF5 can no longer close (closing them again would crash inside the library).
+  void abandon() noexcept { id_ = H5I_INVALID_HID; }
 
  private:
   hid_t id_ = H5I_INVALID_HID;

@@ -56,7 +56,11 @@ struct RunFileLayout {
 enum class IfExists { kFail, kOverwrite };
 
 // The single writer (rank 0). Move-only; the destructor closes the file (errors swallowed), call
-// close() to see them. Every failure is a bbt::Error naming the file and the dataset.
+// close() to see them. Every failure is a bbt::Error naming the file and the dataset. While open it
+// holds RUN.h5.lock ("host pid", an fcntl lock that dies with the process): a second writer of the
+// same file, in any process on any node sharing the file system, is refused naming host and pid.
+// After a failed HDF5 write (disk full) the writer writes nothing more and leaves the file as last
+// flushed, as a killed job would.
 class RunFileWriter {
  public:
   // Creates the file with the latest HDF5 format, all groups, datasets and root attributes of
@@ -68,8 +72,8 @@ class RunFileWriter {
   // are cleared, as `h5clear -s` would) and truncates series before starting SWMR writing again.
   // Each key of `keep_rows` is a series path ("/dev/loss") or a group ("/train"): every series at
   // or under it keeps its first N rows (the longest matching key wins); other series are kept
-  // whole. A series holding fewer than N rows is an error. Must not be used on a file that
-  // another process is still writing, and no RunFileReader of this process may have it open.
+  // whole. A series holding fewer than N rows is an error. A file that a live writer holds is
+  // refused (its lock); no RunFileReader of this process may have the file open.
   static RunFileWriter open_for_resume(const std::string& path, const std::map<std::string, long>& keep_rows);
 
   RunFileWriter(RunFileWriter&&) noexcept;

@@ -64,6 +64,7 @@ class Roberta {
                                                              std::int64_t group_cost);
   torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) const;
 
+  std::string dir_;  // where it was loaded from, for errors
   RobertaConfig config_;
   LoadOptions options_;
   double word_embedding_std_ = 0.0;

@@ -47,6 +47,10 @@ class SafetensorsFile {
   SafetensorsHeader header_;
 };
 
+// Returns `t` if every value of it is finite; otherwise throws bbt::Error naming the file, the
+// tensor and how many values are NaN or Inf. For everything loaded from disk (weights, prompts).
+torch::Tensor finite_or_throw(const torch::Tensor& t, const std::string& file, const std::string& name);
+
 // Writes tensors (float32, float16 or bfloat16; any device) in the safetensors format.
 void write_safetensors(const std::string& path,
                        const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
