@@ -19,6 +19,25 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+# The run file's names, as `bbt report --schema` prints them (the schema's one owner is bbt's
+# app/run_record; tests/cli/plot_run.sh checks every name here against that output).
+SCHEMA = {
+    "attr_task": "task",
+    "attr_metric": "metric",
+    "attr_split_seed": "split_seed",
+    "attr_seed": "seed",
+    "train_api_calls": "/train/api_calls",
+    "train_best_loss": "/train/best_loss",
+    "train_mean_loss": "/train/mean_loss",
+    "dev_api_calls": "/dev/api_calls",
+    "dev_metric": "/dev/metric",
+    "test_metric": "/test/metric",
+    "test_initial_metric": "/test/initial_metric",
+    "run_finished": "/run/finished",
+}
+S = SCHEMA
+
+
 def die(msg):
     print(f"plot_run.py: error: {msg}", file=sys.stderr)
     sys.exit(1)
@@ -67,21 +86,21 @@ def main():
     args = ap.parse_args()
 
     f = open_run(args.run)
-    if "task" not in f.attrs or "/train/api_calls" not in f:
+    if S["attr_task"] not in f.attrs or S["train_api_calls"] not in f:
         die(f"'{args.run}' is not a bbt run file (no 'task' attribute or /train/api_calls)")
-    task, metric = attr(f, "task"), attr(f, "metric", "metric")
-    seeds = f"split_seed {attr(f, 'split_seed', '?')}, seed {attr(f, 'seed', '?')}"
-    calls = series(f, "/train/api_calls")
-    best = series(f, "/train/best_loss")
-    mean = series(f, "/train/mean_loss")
+    task, metric = attr(f, S["attr_task"]), attr(f, S["attr_metric"], "metric")
+    seeds = f"split_seed {attr(f, S['attr_split_seed'], '?')}, seed {attr(f, S['attr_seed'], '?')}"
+    calls = series(f, S["train_api_calls"])
+    best = series(f, S["train_best_loss"])
+    mean = series(f, S["train_mean_loss"])
     n = min(len(calls), len(best), len(mean))  # a live writer may be between appends
     calls, best, mean = calls[:n], best[:n], mean[:n]
-    dev_calls = series(f, "/dev/api_calls")
-    dev_metric = series(f, "/dev/metric")
+    dev_calls = series(f, S["dev_api_calls"])
+    dev_metric = series(f, S["dev_metric"])
     m = min(len(dev_calls), len(dev_metric))
     dev_calls, dev_metric = dev_calls[:m], dev_metric[:m]
-    test, initial = scalar(f, "/test/metric"), scalar(f, "/test/initial_metric")
-    finished = "/run/finished" in f and scalar(f, "/run/finished") == 1
+    test, initial = scalar(f, S["test_metric"]), scalar(f, S["test_initial_metric"])
+    finished = S["run_finished"] in f and scalar(f, S["run_finished"]) == 1
     f.close()
 
     fig, (ax_loss, ax_dev) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)

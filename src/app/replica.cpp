@@ -49,8 +49,8 @@ std::unique_ptr<core::Evaluator> make_evaluator(const io::RunConfig& cfg, const 
 }  // namespace
 
 core::Scorer make_scorer(const io::RunConfig& cfg, const core::TaskInfo& task) {
-  return core::Scorer({cfg.loss.type, cfg.loss.margin, cfg.loss.logit_scale},
-                      task.spec.metric, task.spec.f1_positive, task.label_ids.size());
+  return core::Scorer({cfg.loss.type, cfg.loss.margin, cfg.loss.logit_scale}, task.spec.metric,
+                      task.spec.f1_positive, task.label_ids.size());
 }
 
 std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const io::RunConfig& cfg) {

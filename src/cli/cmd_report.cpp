@@ -1,11 +1,11 @@
 // `bbt report`: results table of one or more run files (finished or still running).
 #include <boost/program_options.hpp>
-#include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
+#include "bbt/app/report.hpp"
+#include "bbt/app/run_record.hpp"
 #include "bbt/common/error.hpp"
-#include "bbt/io/report.hpp"
-#include "bbt/io/run_file.hpp"
 #include "commands.hpp"
 #include "options.hpp"
 
@@ -13,25 +13,10 @@ namespace bbt::cli {
 
 namespace po = boost::program_options;
 
-namespace {
-
-// One word for job scripts. Read with bbt's own reader: unlike h5ls/h5dump (HDF5 1.10) it opens a
-// killed job's SWMR file.
-std::string run_state(const std::string& f) {
-  if (!std::ifstream(f).good()) return "none";
-  const io::RunFileReader r(f);
-  if (r.exists("/run/finished") && r.read_int64_scalar("/run/finished") == 1) return "finished";
-  if (!r.exists("/checkpoint/latest")) return "partial";
-  const std::int64_t slot = r.read_int64_scalar("/checkpoint/latest");
-  return slot == 0 || slot == 1 ? "checkpoint" : "partial";
-}
-
-}  // namespace
-
 int cmd_report(const Args& args) {
   std::vector<std::string> files;
   std::string format_name;
-  bool state = false;
+  bool state = false, schema = false;
   po::options_description desc(
       "usage: bbt report RUN.h5 [RUN.h5 ...] [--format text|csv|markdown]\n\n"
       "One line per run (metrics x100), then with several runs mean ± std of the test metric per task\n"
@@ -42,7 +27,9 @@ int cmd_report(const Args& args) {
       ("format", po::value(&format_name)->default_value("text"), "text | csv | markdown")  //
       ("state", po::bool_switch(&state),
        "print one word per run instead, for job scripts: none (no file), partial (no checkpoint yet), "
-       "checkpoint (resumable), finished; error (unreadable; its error on stderr, exit 1)");
+       "checkpoint (resumable), finished; error (unreadable; its error on stderr, exit 1)")  //
+      ("schema", po::bool_switch(&schema),
+       "print the run file's paths and attributes as one JSON object (key -> path), for tools");
   po::options_description hidden;
   hidden.add_options()("run", po::value(&files));
   po::options_description all;
@@ -62,10 +49,16 @@ int cmd_report(const Args& args) {
     std::cerr << "bbt: error: " << e.what() << std::endl;
     ++failed;
   };
+  if (schema) {
+    nlohmann::ordered_json out;
+    for (const auto& [key, path] : app::schema::paths()) out[key] = path;
+    std::cout << out.dump(1) << "\n";
+    return 0;
+  }
   if (state) {
     for (const auto& f : files) {
       try {
-        std::cout << run_state(f) << "\n";
+        std::cout << app::run_state(f) << "\n";
       } catch (const std::exception& e) {
         std::cout << "error\n";
         report_error(e);
@@ -73,17 +66,17 @@ int cmd_report(const Args& args) {
     }
     return failed ? 1 : 0;
   }
-  const io::ReportFormat format = io::parse_report_format(format_name);
+  const app::ReportFormat format = app::parse_report_format(format_name);
   if (files.empty()) throw UsageError(args[0] + ": no run files given (bbt report RUN.h5 [RUN.h5 ...])");
-  std::vector<io::RunSummary> runs;
+  std::vector<app::RunSummary> runs;
   for (const auto& f : files) {
     try {
-      runs.push_back(io::summarize_run(f));
+      runs.push_back(app::summarize_run(f));
     } catch (const std::exception& e) {
       report_error(e);
     }
   }
-  if (!runs.empty()) std::cout << io::format_report(runs, format) << std::flush;
+  if (!runs.empty()) std::cout << app::format_report(runs, format) << std::flush;
   return failed ? 1 : 0;
 }
 

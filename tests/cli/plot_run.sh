@@ -10,6 +10,21 @@ command -v mpirun >/dev/null || { echo "SKIP: no mpirun"; exit 77; }
 "$PY" -c "import h5py, matplotlib" 2>/dev/null || { echo "SKIP: no h5py/matplotlib"; exit 77; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 
+# The plot tool's names are the schema owner's: every SCHEMA entry is in `bbt report --schema`
+# with the same path, and the tool names no run-file path outside SCHEMA.
+"$BBT" report --schema >"$tmp/schema.json" || { echo "FAIL: bbt report --schema"; fail=1; }
+if "$PY" - "$PLOT" "$tmp/schema.json" <<'PY'; then echo "ok: plot_run.py names = bbt's schema"; else echo "FAIL: plot_run.py names differ from bbt report --schema"; fail=1; fi
+import ast, json, re, sys
+src = open(sys.argv[1]).read()
+owner = json.load(open(sys.argv[2]))
+mine = ast.literal_eval(re.search(r"^SCHEMA = (\{.*?^\})", src, re.S | re.M).group(1))
+bad = {k: v for k, v in mine.items() if owner.get(k) != v}
+body = src[src.index("def die"):]
+stray = re.findall(r'"(/[a-z_]+/[a-z_/]*)"', body)
+print("  differing:", bad, "paths outside SCHEMA:", stray)
+sys.exit(1 if bad or stray or len(mine) < 8 else 0)
+PY
+
 "$BBT" make-tiny-model --out "$tmp/m" --layers 2 --hidden 64 --heads 4 --intermediate 128 --seed 1 \
   --init-std 0.1 >/dev/null || { echo "FAIL: make-tiny-model"; exit 1; }
 mpirun -np 1 "$BBT" train --config "$BBT_SOURCE_DIR/configs/demo.ini" --model.path "$tmp/m" \

@@ -54,6 +54,12 @@ print(eval(sys.argv[2]))
 PY
 }
 
+rows() { h5 "$1" 'len(f["train/generation"])' 2>/dev/null || echo 0; }  # rows RUN.h5: generations written
+wait_rows() {  # wait_rows RUN.h5 N: until the live file holds N generations (SWMR read); 120 s at most
+  for _ in $(seq 1 1200); do [[ $(rows "$1") -ge $2 ]] && return 0; sleep 0.1; done
+  return 1
+}
+
 same_run() {  # same_run A.h5 B.h5 TOL: loss series, best z and test metric agree within TOL
   "$PYTHON" - "$1" "$2" "$3" <<'PY'
 import sys, h5py, numpy as np

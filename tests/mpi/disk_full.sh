@@ -12,12 +12,6 @@ write_config c.ini "$PWD/m" 1500
 sed -i "s#^dir = .*#dir = $PWD/small#" c.ini
 run=small/full/run.h5
 
-rows() { h5 "$1" 'len(f["train/generation"])' 2>/dev/null || echo 0; }
-wait_rows() {  # wait_rows RUN.h5 N: until the live file holds N generations (SWMR read)
-  for _ in $(seq 1 600); do [[ $(rows "$1") -ge $2 ]] && return 0; sleep 0.1; done
-  return 1
-}
-
 timeout 300 mpirun -np 1 "$BBT" train --config c.ini --output.run_name full >full.log 2>full.err &
 pid=$!
 check "the run writes into the small file system" wait_rows $run 10

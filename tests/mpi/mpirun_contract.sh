@@ -6,12 +6,6 @@ source "$(dirname "$0")/common.bash"
 make_tiny m
 write_config c.ini "$PWD/m" 100000
 
-rows() { h5 "$1" 'len(f["train/generation"])' 2>/dev/null || echo 0; }
-wait_rows() {  # wait_rows RUN.h5 N: until the live file holds N generations (SWMR read)
-  for _ in $(seq 1 600); do [[ $(rows "$1") -ge $2 ]] && return 0; sleep 0.1; done
-  return 1
-}
-
 for script in jobs/local.sh scripts/demo.sh; do
   check "$script keeps Open MPI's banners out (orte_execute_quiet)" \
     grep -q '^export OMPI_MCA_orte_execute_quiet=${OMPI_MCA_orte_execute_quiet:-1}$' "$BBT_SOURCE_DIR/$script"

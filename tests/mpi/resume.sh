@@ -4,12 +4,6 @@ source "$(dirname "$0")/common.bash"
 make_tiny m
 write_config c.ini "$PWD/m" 600
 
-rows() { h5 "$1" 'len(f["train/generation"])' 2>/dev/null || echo 0; }
-wait_rows() {  # wait_rows RUN.h5 N: until the live file holds N generations (SWMR read)
-  for _ in $(seq 1 600); do [[ $(rows "$1") -ge $2 ]] && return 0; sleep 0.2; done
-  return 1
-}
-
 timeout 300 mpirun -np 2 "$BBT" train --config c.ini --output.run_name whole >whole.log 2>&1
 check "uninterrupted run finishes" test $? -eq 0
 

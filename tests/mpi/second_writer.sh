@@ -8,12 +8,6 @@ make_tiny m
 write_config c.ini "$PWD/m" 4000
 run=results/live/run.h5
 
-rows() { h5 "$1" 'len(f["train/generation"])' 2>/dev/null || echo 0; }
-wait_rows() {  # wait_rows RUN.h5 N: until the live file holds N generations (SWMR read)
-  for _ in $(seq 1 600); do [[ $(rows "$1") -ge $2 ]] && return 0; sleep 0.1; done
-  return 1
-}
-
 mpirun -np 1 "$BBT" train --config c.ini --output.run_name live >live.log 2>&1 &
 mpirun_pid=$!
 check "the first job writes" wait_rows $run 7

@@ -1,8 +1,6 @@
 #pragma once
-// The run file's schema and its one owner: every path, attribute and checkpoint slot of a run
-// file is named here and nowhere else. The loop writes through RunRecord; resume, `bbt eval`,
-// `bbt report` (and `--state`) read through the functions below; tools/plot_run.py reads the
-// names `bbt report --schema` prints (a test checks it uses no other).
+// The run file's one owner (with app/schema.hpp, its names): the loop writes through RunRecord;
+// resume, `bbt eval` and `bbt report --state` read through the functions below.
 #include <Eigen/Core>
 #include <cstdint>
 #include <limits>
@@ -10,63 +8,11 @@
 #include <utility>
 #include <vector>
 
+#include "bbt/app/schema.hpp"
 #include "bbt/io/run_file.hpp"
 #include "bbt/methods/method.hpp"
 
 namespace bbt::app {
-
-namespace schema {
-// Root attributes.
-inline constexpr const char* kConfig = "config";
-inline constexpr const char* kNRanks = "n_ranks";
-inline constexpr const char* kTask = "task";
-inline constexpr const char* kMetric = "metric";
-inline constexpr const char* kSplitSeed = "split_seed";
-inline constexpr const char* kSeed = "seed";
-// Per-generation series.
-inline constexpr const char* kTrain = "/train";
-inline constexpr const char* kTrainGeneration = "/train/generation";
-inline constexpr const char* kTrainApiCalls = "/train/api_calls";
-inline constexpr const char* kTrainLoss = "/train/loss";
-inline constexpr const char* kTrainAccuracy = "/train/accuracy";
-inline constexpr const char* kTrainBestLoss = "/train/best_loss";
-inline constexpr const char* kTrainMeanLoss = "/train/mean_loss";
-inline constexpr const char* kTrainBestAccuracy = "/train/best_accuracy";
-inline constexpr const char* kTrainSecondsForward = "/train/seconds_forward";
-inline constexpr const char* kTrainSecondsComm = "/train/seconds_comm";
-inline constexpr const char* kTrainSecondsTotal = "/train/seconds_total";
-inline constexpr const char* kTrainBytesSent = "/train/bytes_sent";
-inline constexpr const char* kTrainBytesReceived = "/train/bytes_received";
-inline constexpr const char* kTrainSecondsForwardRanks = "/train/seconds_forward_ranks";
-inline constexpr const char* kTrainSecondsCommRanks = "/train/seconds_comm_ranks";
-// Dev selection.
-inline constexpr const char* kDev = "/dev";
-inline constexpr const char* kDevGeneration = "/dev/generation";
-inline constexpr const char* kDevApiCalls = "/dev/api_calls";
-inline constexpr const char* kDevLoss = "/dev/loss";
-inline constexpr const char* kDevMetric = "/dev/metric";
-inline constexpr const char* kBestZ = "/best/z";
-inline constexpr const char* kBestGeneration = "/best/generation";
-inline constexpr const char* kBestDevMetric = "/best/dev_metric";
-// Test pass.
-inline constexpr const char* kTestMetric = "/test/metric";
-inline constexpr const char* kTestLoss = "/test/loss";
-inline constexpr const char* kTestAccuracy = "/test/accuracy";
-inline constexpr const char* kTestNExamples = "/test/n_examples";
-inline constexpr const char* kTestInitialMetric = "/test/initial_metric";
-inline constexpr const char* kTestInitialLoss = "/test/initial_loss";
-// The run's end.
-inline constexpr const char* kRunFinished = "/run/finished";
-inline constexpr const char* kRunStopReason = "/run/stop_reason";
-inline constexpr const char* kRunSecondsTotal = "/run/seconds_total";
-// Checkpoints: two alternating slots; /checkpoint/latest names the last complete one.
-inline constexpr const char* kCheckpointLatest = "/checkpoint/latest";
-inline constexpr const char* kCheckpointGeneration = "/checkpoint/generation";
-// Every path above, with a short key, for tools outside C++ (`bbt report --schema`).
-std::vector<std::pair<std::string, std::string>> paths();
-// A method's own series (methods::SeriesSpec::name) -> its path.
-std::string train_series(const std::string& name);
-}  // namespace schema
 
 // Everything besides the method's state that a resumed run needs to continue exactly.
 struct Progress {

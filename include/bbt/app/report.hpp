@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace bbt::io {
+namespace bbt::app {
 
 // What a run file says about one run. Metrics are fractions as stored (the tables print x100);
 // NaN = not there (no dev evaluation yet, test disabled, job still running).
@@ -50,4 +50,4 @@ ReportFormat parse_report_format(const std::string& name);  // bbt::UsageError o
 // avg covers the paper's seven tasks present among the finished runs, for ours and the paper's.
 std::string format_report(const std::vector<RunSummary>& runs, ReportFormat format);
 
-}  // namespace bbt::io
+}  // namespace bbt::app

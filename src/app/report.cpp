@@ -1,14 +1,15 @@
-#include "bbt/io/report.hpp"
+#include "bbt/app/report.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
 
+#include "bbt/app/schema.hpp"
 #include "bbt/common/error.hpp"
 #include "bbt/io/run_file.hpp"
 
-namespace bbt::io {
+namespace bbt::app {
 namespace {
 
 constexpr double kNaN = RunSummary::kNaN;
@@ -108,35 +109,36 @@ std::string render(const Table& t, ReportFormat format) {
 }  // namespace
 
 RunSummary summarize_run(const std::string& path) {
-  RunFileReader r(path);  // errors name the file
+  io::RunFileReader r(path);  // errors name the file
   RunSummary s;
   s.path = path;
   try {
-    s.task = r.string_attribute("task");
-    s.metric = r.has_attribute("metric") ? r.string_attribute("metric") : "";
-    s.split_seed = r.has_attribute("split_seed") ? r.int_attribute("split_seed") : -1;
-    s.seed = r.has_attribute("seed") ? r.int_attribute("seed") : -1;
-    s.n_ranks = r.has_attribute("n_ranks") ? r.int_attribute("n_ranks") : -1;
-    if (r.exists("/train/api_calls")) {
-      const auto calls = r.read_int64("/train/api_calls");
+    s.task = r.string_attribute(schema::kTask);
+    s.metric = r.has_attribute(schema::kMetric) ? r.string_attribute(schema::kMetric) : "";
+    s.split_seed = r.has_attribute(schema::kSplitSeed) ? r.int_attribute(schema::kSplitSeed) : -1;
+    s.seed = r.has_attribute(schema::kSeed) ? r.int_attribute(schema::kSeed) : -1;
+    s.n_ranks = r.has_attribute(schema::kNRanks) ? r.int_attribute(schema::kNRanks) : -1;
+    if (r.exists(schema::kTrainApiCalls)) {
+      const auto calls = r.read_int64(schema::kTrainApiCalls);
       s.generations = static_cast<std::int64_t>(calls.values.size());
       if (!calls.values.empty()) s.api_calls = calls.values.back();
     }
-    if (r.exists("/dev/metric")) {
-      for (double v : r.read_double("/dev/metric").values)
+    if (r.exists(schema::kDevMetric)) {
+      for (double v : r.read_double(schema::kDevMetric).values)
         if (std::isfinite(v) && !(v <= s.best_dev)) s.best_dev = v;
     }
-    if (r.exists("/best/dev_metric")) {
-      const double v = r.read_double_scalar("/best/dev_metric");
+    if (r.exists(schema::kBestDevMetric)) {
+      const double v = r.read_double_scalar(schema::kBestDevMetric);
       if (std::isfinite(v)) s.best_dev = v;
     }
-    if (r.exists("/test/metric")) s.test_metric = r.read_double_scalar("/test/metric");
-    if (r.exists("/test/initial_metric")) s.initial_metric = r.read_double_scalar("/test/initial_metric");
-    const bool done = r.exists("/run/finished") && r.read_int64_scalar("/run/finished") == 1;
-    if (r.exists("/run/seconds_total")) s.seconds = r.read_double_scalar("/run/seconds_total");
-    if (!std::isfinite(s.seconds) && r.exists("/train/seconds_total")) {
+    if (r.exists(schema::kTestMetric)) s.test_metric = r.read_double_scalar(schema::kTestMetric);
+    if (r.exists(schema::kTestInitialMetric))
+      s.initial_metric = r.read_double_scalar(schema::kTestInitialMetric);
+    const bool done = r.exists(schema::kRunFinished) && r.read_int64_scalar(schema::kRunFinished) == 1;
+    if (r.exists(schema::kRunSecondsTotal)) s.seconds = r.read_double_scalar(schema::kRunSecondsTotal);
+    if (!std::isfinite(s.seconds) && r.exists(schema::kTrainSecondsTotal)) {
       double sum = 0;
-      for (double v : r.read_double("/train/seconds_total").values) sum += v;
+      for (double v : r.read_double(schema::kTrainSecondsTotal).values) sum += v;
       s.seconds = sum;
     }
     s.finished = done && std::isfinite(s.test_metric);
@@ -255,4 +257,4 @@ std::string format_report(const std::vector<RunSummary>& runs, ReportFormat form
   return os.str();
 }
 
-}  // namespace bbt::io
+}  // namespace bbt::app
