@@ -9,10 +9,10 @@
 #include <sstream>
 
 #include "bbt/common/error.hpp"
-#include "bbt/es/benchmarks.hpp"
 #include "bbt/es/cma.hpp"
 #include "bbt/es/dense.hpp"
 #include "bbt/es/symmetric_eigen.hpp"
+#include "bench_functions.hpp"
 #include "commands.hpp"
 #include "options.hpp"
 
@@ -100,7 +100,7 @@ int bench_cma(const Args& args) {
     const auto t0 = Clock::now();
     const Eigen::MatrixXd& x = cma.ask();
     const auto t1 = Clock::now();
-    for (int j = 0; j < popsize; ++j) fitness[j] = es::sphere(x.col(j));
+    for (int j = 0; j < popsize; ++j) fitness[j] = sphere(x.col(j));
     const auto t2 = Clock::now();
     cma.tell(fitness);
     const auto t3 = Clock::now();
@@ -152,7 +152,7 @@ int bench_cma_functions(const Args& args) {
 
   nlohmann::json out = nlohmann::json::array();
   for (int dim : dims) {
-    for (const auto& fn : es::benchmark_functions(dim)) {
+    for (const auto& fn : benchmark_functions(dim)) {
       if (!functions.empty() && ("," + functions + ",").find("," + fn.name + ",") == std::string::npos)
         continue;
       std::vector<double> evals;
@@ -165,7 +165,7 @@ int bench_cma_functions(const Args& args) {
         o.x0 = Eigen::VectorXd::Constant(dim, fn.x0);
         o.sigma0 = fn.sigma0;
         o.max_evaluations = 2000L * dim * dim + 20000;
-        const es::MinimiseResult r = es::minimise(o, fn.f, target);
+        const MinimiseResult r = minimise(o, fn.f, target);
         if (r.success) {
           ++successes;
           evals.push_back(static_cast<double>(r.evaluations));
@@ -205,7 +205,7 @@ int bench_eigen(const Args& args) {
   Eigen::VectorXd fitness(cma.popsize());
   for (int g = 0; g < generations; ++g) {
     const Eigen::MatrixXd& x = cma.ask();
-    for (int j = 0; j < cma.popsize(); ++j) fitness[j] = es::sphere(x.col(j));
+    for (int j = 0; j < cma.popsize(); ++j) fitness[j] = sphere(x.col(j));
     cma.tell(fitness);
   }
   const Eigen::MatrixXd cov = cma.state().cov;

@@ -23,7 +23,4 @@ int bench_cma_functions(const Args& args);
 int bench_eigen(const Args& args);
 int bench_forward(const Args& args);
 
-// For commands that another piece of work fills in later.
-int not_yet_built(const std::string& command);
-
 }  // namespace bbt::cli

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `bbt train` configuration errors: one line `bbt: error: ...`, exit 2, naming file/key/line/value.
+# `bbt train` configuration errors (and make-tiny-model's BBT_GPT2_DIR): one line `bbt: error: ...`, exit 2,
+# naming file/key/line/value.
 set -u
 fail=0
 tmp=${BBT_SCRATCH:-$(mktemp -d)}; mkdir -p "$tmp"
@@ -31,6 +32,8 @@ expect 2 "cannot read '$tmp/missing.ini': No such file or directory" -- "$BBT" t
 expect 2 "cannot read '$tmp': is a directory" -- "$BBT" train --config "$tmp"
 expect 2 "unknown key 'cma.sigma'" -- "$BBT" train --config "$tmp/task.ini" --cma.sigma 2
 expect 2 "unknown command 'trian'" -- "$BBT" trian
+# make-tiny-model's default vocabulary: BBT_GPT2_DIR, when set, is the only place looked at.
+expect 2 "'/nonexistent' (from BBT_GPT2_DIR" -- env BBT_GPT2_DIR=/nonexistent "$BBT" make-tiny-model --out "$tmp/tiny"
 
 # --print-config round trip: printing the printed configuration gives the same text.
 "$BBT" train --config "$tmp/task.ini" --task.name rte --cma.popsize 8 --print-config >"$tmp/p1.ini" || fail=1

@@ -24,18 +24,6 @@ skip_unless_root() {
   fi
 }
 
-# The one allowed skip: `bbt <command>` is still a stub.
-skip_unless_built() {
-  local cmd out
-  for cmd in "$@"; do
-    out=$("$BBT" "$cmd" --help 2>&1)
-    if grep -q "not yet built" <<<"$out"; then
-      echo "SKIP: 'bbt $cmd' is not yet built" >&2
-      exit "$SKIP"
-    fi
-  done
-}
-
 # Starts a private SLURM under /tmp (unix socket paths must stay short) and stops it on exit, always.
 start_slurm() {
   skip_unless_root

@@ -6,7 +6,6 @@
 # Part B: with requeueing disabled (BBT_MAX_REQUEUES=0) the job ends with 75 and resubmitting the same
 # command resumes the run.
 source "$(dirname "${BASH_SOURCE[0]}")/helpers.bash"
-skip_unless_built train make-tiny-model
 rm -rf "$SCRATCH" && mkdir -p "$SCRATCH"
 start_slurm
 # Long enough that the signal lands mid-run (a generation of the tiny model takes milliseconds).

@@ -2,7 +2,6 @@
 # jobs/bbt.sbatch on a real single-node SLURM: 2 MPI ranks on CPU via srun --mpi=pmix; the run file has
 # every generation and a test metric. Resubmitting the same command finds the finished run and does nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/helpers.bash"
-skip_unless_built train make-tiny-model
 rm -rf "$SCRATCH" && mkdir -p "$SCRATCH"
 start_slurm
 make_tiny_config 6

@@ -2,7 +2,6 @@
 # jobs/sweep.sbatch as a 2-element job array (one task x split seeds 13, 42): each element writes its own
 # run file with its own seed; a dependent job (afterok) runs `sweep.sbatch --report` over both.
 source "$(dirname "${BASH_SOURCE[0]}")/helpers.bash"
-skip_unless_built train make-tiny-model
 rm -rf "$SCRATCH" && mkdir -p "$SCRATCH"
 start_slurm
 make_tiny_config 4
@@ -14,17 +13,13 @@ spec=$(bash "$SRC/jobs/sweep.sbatch" --array-spec) || fail "--array-spec failed"
 jid=$(timeout 30 sbatch --parsable --array="$spec" "${SBATCH_TEST_OPTS[@]}" -o "$SCRATCH/sweep-%a.out" \
   "$SRC/jobs/sweep.sbatch") || fail "sbatch sweep failed"
 report_opts=(--parsable --dependency="afterok:$jid" --chdir="$SCRATCH" -n 1 -o "$SCRATCH/table.txt")
-report_built=1
-"$BBT" report --help 2>&1 | grep -q "not yet built" && report_built=0
-if ((report_built)); then
-  rjid=$(timeout 30 sbatch "${report_opts[@]}" --wrap "bash $SRC/jobs/sweep.sbatch --report") ||
-    fail "sbatch report failed"
-fi
+rjid=$(timeout 30 sbatch "${report_opts[@]}" --wrap "bash $SRC/jobs/sweep.sbatch --report") ||
+  fail "sbatch report failed"
 
 # Wait for the array (and the report) to leave the queue; bounded.
 for ((i = 0; i < 1800; i++)); do
   [[ -z $(timeout 10 squeue -h -o %i 2>/dev/null) ]] && break
-  if ((report_built)) && [[ $(job_field "$rjid" Reason) == DependencyNeverSatisfied ]]; then
+  if [[ $(job_field "$rjid" Reason) == DependencyNeverSatisfied ]]; then
     dump_logs "$SCRATCH"/sweep-*.out
     fail "an array element failed (report job $rjid: DependencyNeverSatisfied)"
   fi
@@ -40,14 +35,10 @@ done
 grep -q "sweep element 0: task tiny, split seed 13" "$SCRATCH/sweep-0.out" || fail "element 0 log"
 grep -q "sweep element 1: task tiny, split seed 42" "$SCRATCH/sweep-1.out" || fail "element 1 log"
 
-if ((report_built)); then
-  [[ -s $SCRATCH/table.txt ]] || fail "report job wrote nothing"
-  for seed in 13 42; do
-    grep -Eq "(^|[^0-9])$seed([^0-9]|$)" "$SCRATCH/table.txt" || { cat "$SCRATCH/table.txt" >&2; fail "report lacks seed $seed"; }
-  done
-  note "report table:"
-  cat "$SCRATCH/table.txt" >&2
-else
-  note "bbt report is not yet built: report job not checked"
-fi
+[[ -s $SCRATCH/table.txt ]] || fail "report job wrote nothing"
+for seed in 13 42; do
+  grep -Eq "(^|[^0-9])$seed([^0-9]|$)" "$SCRATCH/table.txt" || { cat "$SCRATCH/table.txt" >&2; fail "report lacks seed $seed"; }
+done
+note "report table:"
+cat "$SCRATCH/table.txt" >&2
 echo "ok: sweep array"

@@ -9,13 +9,22 @@
 #include <vector>
 
 #include "bbt/common/error.hpp"
-#include "bbt/es/benchmarks.hpp"
 #include "bbt/es/cma.hpp"
 #include "bbt/es/dense.hpp"
 #include "bbt/es/symmetric_eigen.hpp"
+// The objectives of `bbt bench cma-functions`: CLI code, linked in as bbt_bench_functions.
+#include "../../src/cli/bench_functions.hpp"
 
 namespace bbt::es {
 namespace {
+
+using cli::ellipsoid;
+using cli::minimise;
+using cli::MinimiseResult;
+using cli::Objective;
+using cli::rosenbrock;
+using cli::rotated_ellipsoid;
+using cli::sphere;
 
 bool bit_equal(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) {
   return a.rows() == b.rows() && a.cols() == b.cols() &&

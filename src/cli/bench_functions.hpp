@@ -1,14 +1,15 @@
 #pragma once
 // Classic test functions for CMA-ES and a driver that runs the optimiser to a target value:
-// used by `bbt bench cma-functions` and the unit tests.
+// used by `bbt bench cma-functions` and tests/unit/es_test.cpp (built once, as bbt_bench_functions).
 #include <Eigen/Dense>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "bbt/es/cma.hpp"
 
-namespace bbt::es {
+namespace bbt::cli {
 
 using Objective = std::function<double(const Eigen::Ref<const Eigen::VectorXd>&)>;
 
@@ -39,6 +40,6 @@ struct MinimiseResult {
   std::string stop_reason;
 };
 // ask/evaluate/tell until best f <= target, the optimiser stops, or max_evaluations.
-MinimiseResult minimise(const CmaOptions& options, const Objective& f, double target);
+MinimiseResult minimise(const es::CmaOptions& options, const Objective& f, double target);
 
-}  // namespace bbt::es
+}  // namespace bbt::cli

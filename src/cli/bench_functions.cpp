@@ -1,10 +1,10 @@
-#include "bbt/es/benchmarks.hpp"
+#include "bench_functions.hpp"
 
 #include <cmath>
 
 #include "bbt/common/rng.hpp"
 
-namespace bbt::es {
+namespace bbt::cli {
 
 double sphere(const Eigen::Ref<const Eigen::VectorXd>& x) { return x.squaredNorm(); }
 
@@ -57,8 +57,8 @@ std::vector<BenchmarkFunction> benchmark_functions(int dim) {
           {"rotated_ellipsoid", rotated_ellipsoid(dim, 12345), 1.0, 1.0}};
 }
 
-MinimiseResult minimise(const CmaOptions& options, const Objective& f, double target) {
-  Cma cma(options);
+MinimiseResult minimise(const es::CmaOptions& options, const Objective& f, double target) {
+  es::Cma cma(options);
   Eigen::VectorXd fitness(cma.popsize());
   MinimiseResult result;
   while (!cma.stopped()) {
@@ -79,4 +79,4 @@ MinimiseResult minimise(const CmaOptions& options, const Objective& f, double ta
   return result;
 }
 
-}  // namespace bbt::es
+}  // namespace bbt::cli
