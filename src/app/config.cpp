@@ -160,7 +160,7 @@ std::vector<ConfigKey> make_table() {
                +[](const C&, const std::string& v) { return !v.empty(); }, "a checkpoint directory is required"),
     enum_key("model.dtype", &C::model, &M::dtype, kDtypeNames, "auto | float32 | float16 | bfloat16 (auto: float32 on CPU, bfloat16 on CUDA)"),
     enum_key("model.device", &C::model, &M::device, kDeviceNames, "auto | cpu | cuda (auto: the GPU of the node-local rank when CUDA is available)"),
-    scalar_key("model.threads", &C::model, &M::threads, "torch threads per rank; 0 = cores of the node / ranks on the node",
+    scalar_key("model.threads", &C::model, &M::threads, "torch threads per rank; 0 = the rank's share of the CPUs it may use (affinity, divided among the node's ranks sharing them)",
                +[](const C&, const int& v) { return v >= 0 && v <= 1024; }, "expected 0..1024"),
     scalar_key("task.name", &C::task, &T::name, "sst2 | yelp_polarity | ag_news | dbpedia | mrpc | snli | rte | custom | planted"),
     scalar_key("task.data_dir", &C::task, &T::data_dir, "directory holding the task's standard file names"),

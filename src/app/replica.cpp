@@ -56,9 +56,7 @@ core::Scorer make_scorer(const RunConfig& cfg, const TaskInfo& task) {
 std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const RunConfig& cfg) {
   const bool root = mpi.rank() == 0;
   auto r = std::make_unique<Replica>();
-  r->threads = cfg.model.threads > 0
-                   ? cfg.model.threads
-                   : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / mpi.local_size());
+  r->threads = cfg.model.threads > 0 ? cfg.model.threads : mpi.cpus_per_rank();
   at::set_num_threads(r->threads);
   r->load.device = pick_device(cfg, mpi);
   r->load.dtype = pick_dtype(cfg, r->load.device);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "bbt/common/cpus.hpp"
 #include "bbt/common/error.hpp"
 #include "bbt/common/rng.hpp"
 #include "bbt/core/evaluator.hpp"
@@ -188,7 +189,7 @@ int bench_forward(const Args& args) {
       "model.dtype", po::value(&dtype_name)->default_value("float32"),
       "float32, bfloat16, float16 or auto (as train)")(
       "model.device", po::value(&device_name)->default_value("cpu"), "cpu, cuda or auto (as train)")(
-      "model.threads", po::value(&threads), "intra-op threads (default: all cores)")(
+      "model.threads", po::value(&threads), "intra-op threads (default: every CPU this process may use)")(
       "repeats", po::value(&repeats)->default_value(5), "timed calls")(
       "warmup", po::value(&warmup)->default_value(1), "untimed calls first")(
       "seed", po::value(&seed)->default_value(1), "seed of lengths, tokens and z")(
@@ -219,7 +220,7 @@ int bench_forward(const Args& args) {
   if (shared.model.dtype == model::Dtype::kF16) dt = torch::kFloat16;
   if (shared.model.dtype == model::Dtype::kBF16) dt = torch::kBFloat16;
   if (device.is_cuda() && !torch::cuda::is_available()) throw Error(args[0] + ": CUDA is not available");
-  if (threads > 0) at::set_num_threads(threads);
+  at::set_num_threads(threads > 0 ? threads : usable_cpu_count());  // libtorch may start with fewer
   if (batch_seqs <= 0) batch_seqs = device.is_cuda() ? 1024 : 64;
 
   namespace fs = std::filesystem;

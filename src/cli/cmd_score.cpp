@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "bbt/common/cpus.hpp"
 #include "bbt/common/error.hpp"
 #include "bbt/data/dataset.hpp"
 #include "bbt/data/encode.hpp"
@@ -81,7 +82,7 @@ int cmd_score(const Args& args) {
        "custom task: template, e.g. '{prompt} {text} It was <mask> .'")                          //
       ("task.verbalizer", po::value(&verbalizer), "custom task: label words, e.g. 'bad,great'")  //
       ("model.threads", po::value(&threads)->default_value(0),
-       "intra-op threads (0 = libtorch's default)")                                       //
+       "intra-op threads (0 = every CPU this process may use)")                                       //
       ("eval.batch_size", po::value(&batch)->default_value(64), "rows per forward pass")  //
       ("out", po::value(&out_path), "output CSV");
   const po::variables_map vm = parse_options(args, desc, nullptr, kAliases);
@@ -112,7 +113,7 @@ int cmd_score(const Args& args) {
   app::set_config_value(cfg, "task.name", task_name);
   cfg.task.template_text = tmpl;
   cfg.task.verbalizer = verbalizer;
-  if (threads > 0) at::set_num_threads(threads);
+  at::set_num_threads(threads > 0 ? threads : usable_cpu_count());  // libtorch may start with fewer
 
   const text::Tokenizer tokenizer = text::Tokenizer::load(model_dir);
   const app::TaskInfo task = app::resolve_task(cfg, tokenizer);

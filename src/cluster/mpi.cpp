@@ -1,8 +1,11 @@
 #include "bbt/cluster/mpi.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
 
+#include "bbt/common/cpus.hpp"
 #include "bbt/common/error.hpp"
 
 namespace bbt::cluster {
@@ -27,7 +30,23 @@ MpiSession::MpiSession(int* argc, char*** argv) {
         "MPI_Comm_split_type");
   MPI_Comm_rank(node, &local_rank_);
   MPI_Comm_size(node, &local_size_);
+  // Which CPUs each rank of the node may use, as bit masks: the ranks sharing any of mine share
+  // my CPUs between them.
+  constexpr int kWords = 64;  // 4096 CPUs
+  const std::vector<int> cpus = usable_cpus();
+  std::vector<std::uint64_t> mine(kWords, 0), all(static_cast<std::size_t>(kWords) * local_size_, 0);
+  for (int c : cpus)
+    if (c < 64 * kWords) mine[c / 64] |= std::uint64_t{1} << (c % 64);
+  check(MPI_Allgather(mine.data(), kWords, MPI_UINT64_T, all.data(), kWords, MPI_UINT64_T, node),
+        "MPI_Allgather");
   MPI_Comm_free(&node);
+  int sharers = 0;
+  for (int r = 0; r < local_size_; ++r) {
+    bool overlap = false;
+    for (int w = 0; w < kWords; ++w) overlap = overlap || (all[static_cast<std::size_t>(r) * kWords + w] & mine[w]) != 0;
+    sharers += overlap ? 1 : 0;
+  }
+  cpus_per_rank_ = std::max(1, static_cast<int>(cpus.size()) / std::max(1, sharers));
 }
 
 MpiSession::~MpiSession() {

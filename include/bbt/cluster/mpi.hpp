@@ -22,9 +22,12 @@ class MpiSession {
   // Rank among the ranks of this node (for picking a GPU), via MPI_Comm_split_type.
   int local_rank() const { return local_rank_; }
   int local_size() const { return local_size_; }
+  // This rank's share of the node's CPUs: its usable CPUs divided among the ranks of the node that
+  // may run on any of them (launcher binding, taskset or a SLURM cpuset all count), at least 1.
+  int cpus_per_rank() const { return cpus_per_rank_; }
 
  private:
-  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1, cpus_per_rank_ = 1;
 };
 
 // The world rank before MPI_Init, from the launcher's environment (Open MPI, PMIx, SLURM); 0 if none.
