@@ -12,7 +12,7 @@
 namespace bbt::app {
 namespace {
 
-torch::Device pick_device(const io::RunConfig& cfg, const cluster::MpiSession& mpi) {
+torch::Device pick_device(const RunConfig& cfg, const cluster::MpiSession& mpi) {
   const bool cuda = torch::cuda::is_available();
   if (cfg.model.device == torch::kCUDA && !cuda)
     throw UsageError("model.device = cuda but no CUDA device is available on this node");
@@ -21,7 +21,7 @@ torch::Device pick_device(const io::RunConfig& cfg, const cluster::MpiSession& m
   return torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(mpi.local_rank() % n));
 }
 
-torch::ScalarType pick_dtype(const io::RunConfig& cfg, const torch::Device& device) {
+torch::ScalarType pick_dtype(const RunConfig& cfg, const torch::Device& device) {
   if (cfg.model.dtype == model::Dtype::kF32) return torch::kFloat32;
   if (cfg.model.dtype == model::Dtype::kF16) return torch::kFloat16;
   if (cfg.model.dtype == model::Dtype::kBF16) return torch::kBFloat16;
@@ -29,7 +29,7 @@ torch::ScalarType pick_dtype(const io::RunConfig& cfg, const torch::Device& devi
 }
 
 // The projection A and (cat mode) p0, as every rank regenerates them from the seed.
-std::unique_ptr<core::Evaluator> make_evaluator(const io::RunConfig& cfg, const Replica& r) {
+std::unique_ptr<core::Evaluator> make_evaluator(const RunConfig& cfg, const Replica& r) {
   const int d = cfg.prompt.intrinsic_dim;
   const model::ProjectionKind kind = cfg.prompt.projection;
   const double sigma =
@@ -49,7 +49,7 @@ std::unique_ptr<core::Evaluator> make_evaluator(const io::RunConfig& cfg, const 
 
 // BBTv2's projections: A_0 is BBT's A; A_l (l >= 1) N(0, (alpha s_l / (sqrt(d) sigma0))^2) from
 // the layer's statistics s_l, each from its own seed (uniform: every A_l U(+-1/sqrt(d))).
-std::vector<model::Projection> deep_projections(const io::RunConfig& cfg, const Replica& r) {
+std::vector<model::Projection> deep_projections(const RunConfig& cfg, const Replica& r) {
   const int d = cfg.prompt.intrinsic_dim;
   std::vector<model::Projection> out{r.evaluator->projection()};
   const std::size_t L = r.layer_stats.size() / 2;
@@ -65,7 +65,7 @@ std::vector<model::Projection> deep_projections(const io::RunConfig& cfg, const 
 
 // Collective, BBTv2: the layer statistics (read from run_file on rank 0, or measured), then the
 // deep projections in every rank's evaluator.
-void prepare_deep(const io::RunConfig& cfg, Replica& r, const std::string& run_file) {
+void prepare_deep(const RunConfig& cfg, Replica& r, const std::string& run_file) {
   const std::int64_t L = r.model->config().num_hidden_layers;
   if (r.root && !run_file.empty()) r.layer_stats = read_layer_stats(run_file);
   std::int64_t have = static_cast<std::int64_t>(r.layer_stats.size());
@@ -85,12 +85,12 @@ void prepare_deep(const io::RunConfig& cfg, Replica& r, const std::string& run_f
 
 }  // namespace
 
-core::Scorer make_scorer(const io::RunConfig& cfg, const core::TaskInfo& task) {
+core::Scorer make_scorer(const RunConfig& cfg, const TaskInfo& task) {
   return core::Scorer({cfg.loss.type, cfg.loss.margin, cfg.loss.logit_scale}, task.spec.metric,
                       task.spec.f1_positive, task.label_ids.size());
 }
 
-std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const io::RunConfig& cfg,
+std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const RunConfig& cfg,
                                        const std::string& run_file) {
   const bool root = mpi.rank() == 0;
   auto r = std::make_unique<Replica>();
@@ -107,7 +107,7 @@ std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const io::RunCo
   if (root) {
     r->root = std::make_unique<RootTask>();
     r->root->tokenizer = std::make_unique<text::Tokenizer>(text::Tokenizer::load(cfg.model.path));
-    r->task = core::resolve_task(cfg, *r->root->tokenizer);
+    r->task = resolve_task(cfg, *r->root->tokenizer);
   }
   cluster::broadcast(r->task.label_ids, 0);
   r->evaluator = make_evaluator(cfg, *r);
@@ -115,10 +115,10 @@ std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const io::RunCo
   // Rank 0 reads (or generates) the data; the cluster gives every rank the token ids.
   cluster::Splits splits;
   if (root) {
-    r->root->data = core::prepare_task_data(cfg, r->task, *r->root->tokenizer, *r->evaluator);
+    r->root->data = prepare_task_data(cfg, r->task, *r->root->tokenizer, *r->evaluator);
     splits = {r->root->data.train, r->root->data.dev, r->root->data.test};
   }
-  const bool deep = cfg.method.name == io::MethodName::kBbtv2;
+  const bool deep = cfg.method.name == MethodName::kBbtv2;
   if (deep && cfg.prompt.mode != model::PromptMode::kAdd)
     throw UsageError(
         "method.name = bbtv2 adds its deep prompt to every layer's input: it needs prompt.mode = add");

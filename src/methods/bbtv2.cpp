@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <iomanip>
+#include <sstream>
 
 #include "bbt/common/error.hpp"
 #include "bbt/common/rng.hpp"
@@ -77,6 +79,9 @@ Step Bbtv2::step(cluster::Cluster& cluster, const core::Scorer& scorer) {
     sigmas.push_back(c.sigma());
     best_losses.push_back(c.best_f());
   }
+  std::ostringstream note;
+  note << std::fixed << std::setprecision(4) << "layer " << layer << " sigma " << cma.sigma();
+  out.note = note.str();
   out.own = {{static_cast<double>(layer)},
              {cma.sigma()},
              sigmas,
