@@ -21,12 +21,14 @@ namespace po = boost::program_options;
 namespace bbt::app {
 namespace {
 
-const std::vector<std::string> kSections = {"model", "task", "prompt", "cma", "loss", "eval", "output"};
+const std::vector<std::string> kSections = {"method", "model", "task", "prompt",
+                                            "cma",    "loss",  "eval", "output"};
 
 // The spellings of each enumeration, in the order --help and error messages list them.
 template <typename T>
 using Names = std::vector<std::pair<T, const char*>>;
 
+const Names<MethodName> kMethodNames = {{MethodName::kBbt, "bbt"}, {MethodName::kBbtv2, "bbtv2"}};
 const Names<std::optional<model::Dtype>> kDtypeNames = {{std::nullopt, "auto"},
                                                         {model::Dtype::kF32, "float32"},
                                                         {model::Dtype::kF16, "float16"},
@@ -156,6 +158,7 @@ std::vector<ConfigKey> make_table() {
   using O = OutputConfig;
   // clang-format off
   std::vector<ConfigKey> keys = {
+    enum_key("method.name", &C::method, &MethodConfig::name, kMethodNames, "bbt | bbtv2 (BBTv2: deep prompts, one CMA-ES per layer, divide and conquer)"),
     scalar_key("model.path", &C::model, &M::path, "Hugging Face checkpoint directory (config.json, model.safetensors, vocab.json + merges.txt or tokenizer.json)",
                +[](const C&, const std::string& v) { return !v.empty(); }, "a checkpoint directory is required"),
     enum_key("model.dtype", &C::model, &M::dtype, kDtypeNames, "auto | float32 | float16 | bfloat16 (auto: float32 on CPU, bfloat16 on CUDA)"),
@@ -182,6 +185,7 @@ std::vector<ConfigKey> make_table() {
                +[](const C&, const int& v) { return v >= 4 && v <= 10000000; }, "expected 4..10000000"),
     scalar_key("task.planted_test", &C::task, &T::planted_test, "planted task: held-out test examples",
                +[](const C&, const int& v) { return v >= 1 && v <= 10000000; }, "expected 1..10000000"),
+    scalar_key("task.planted_deep", &C::task, &T::planted_deep, "planted task: the hidden prompt is deep (one z* per layer added to every layer's input, as BBTv2's) instead of an input prompt (needs prompt.mode = add)"),
     scalar_key("prompt.n_tokens", &C::prompt, &P::n_tokens, "prompt length n",
                +[](const C&, const int& v) { return v >= 1 && v <= 256; }, "expected 1..256"),
     enum_key("prompt.mode", &C::prompt, &P::mode, kModeNames, ""),

@@ -28,7 +28,7 @@ int eval_job(cluster::MpiSession& mpi, const EvalArgs& args) {
   overrides.insert(overrides.end(), {"--eval.test", args.split == "test" ? "true" : "false"});
   RunConfig cfg = parse_config_text(text, args.run + ":/config", overrides);
   cfg.validate();
-  const std::unique_ptr<Replica> replica = build_replica(mpi, cfg);
+  const std::unique_ptr<Replica> replica = build_replica(mpi, cfg, args.run);
   cluster::Cluster& cl = *replica->cluster;
   if (!root) return cl.serve();
   const Eigen::MatrixXd zm = Eigen::Map<const Eigen::VectorXd>(z.data(), static_cast<Eigen::Index>(z.size()));

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <thread>
 
+#include "bbt/app/run_record.hpp"
 #include "bbt/common/error.hpp"
 #include "bbt/common/rng.hpp"
 #include "bbt/model/npy.hpp"
@@ -46,6 +47,42 @@ std::unique_ptr<core::Evaluator> make_evaluator(const RunConfig& cfg, const Repl
                                            r.load.max_batch);
 }
 
+// BBTv2's projections: A_0 is BBT's A; A_l (l >= 1) N(0, (alpha s_l / (sqrt(d) sigma0))^2) from
+// the layer's statistics s_l, each from its own seed (uniform: every A_l U(+-1/sqrt(d))).
+std::vector<model::Projection> deep_projections(const RunConfig& cfg, const Replica& r) {
+  const int d = cfg.prompt.intrinsic_dim;
+  std::vector<model::Projection> out{r.evaluator->projection()};
+  const std::size_t L = r.layer_stats.size() / 2;
+  for (std::size_t l = 1; l < L; ++l) {
+    const double sigma =
+        cfg.prompt.alpha * r.layer_stats[2 * l + 1] / (std::sqrt(double(d)) * cfg.cma.sigma0);
+    out.emplace_back(d, cfg.prompt.n_tokens, r.model->config().hidden_size, cfg.prompt.projection, sigma,
+                     derive_seed(static_cast<std::uint64_t>(cfg.cma.seed), 1000 + l), r.load.device,
+                     r.load.dtype);
+  }
+  return out;
+}
+
+// Collective, BBTv2: the layer statistics (read from run_file on rank 0, or measured), then the
+// deep projections in every rank's evaluator.
+void prepare_deep(const RunConfig& cfg, Replica& r, const std::string& run_file) {
+  const std::int64_t L = r.model->config().num_hidden_layers;
+  if (r.root && !run_file.empty()) r.layer_stats = read_layer_stats(run_file);
+  std::int64_t have = static_cast<std::int64_t>(r.layer_stats.size());
+  cluster::broadcast(have, 0);
+  if (have > 0) {
+    cluster::broadcast(r.layer_stats, 0);
+  } else {
+    r.layer_stats = {0.0, r.model->word_embedding_std()};
+    for (const core::LayerStats& s : r.cluster->layer_input_stats())
+      r.layer_stats.insert(r.layer_stats.end(), {s.mean, s.stddev});
+  }
+  if (static_cast<std::int64_t>(r.layer_stats.size()) != 2 * L)
+    throw Error("run file " + run_file + ": layer statistics for " +
+                std::to_string(r.layer_stats.size() / 2) + " layers, the model has " + std::to_string(L));
+  r.evaluator->set_deep(deep_projections(cfg, r));
+}
+
 }  // namespace
 
 core::Scorer make_scorer(const RunConfig& cfg, const TaskInfo& task) {
@@ -53,7 +90,8 @@ core::Scorer make_scorer(const RunConfig& cfg, const TaskInfo& task) {
                       task.spec.f1_positive, task.label_ids.size());
 }
 
-std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const RunConfig& cfg) {
+std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const RunConfig& cfg,
+                                       const std::string& run_file) {
   const bool root = mpi.rank() == 0;
   auto r = std::make_unique<Replica>();
   r->threads = cfg.model.threads > 0 ? cfg.model.threads : mpi.cpus_per_rank();
@@ -78,8 +116,14 @@ std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const RunConfig
     r->root->data = prepare_task_data(cfg, r->task, *r->root->tokenizer, *r->evaluator);
     splits = {r->root->data.train, r->root->data.dev, r->root->data.test};
   }
-  r->cluster =
-      std::make_unique<cluster::Cluster>(mpi, *r->evaluator, std::move(splits), cfg.prompt.intrinsic_dim);
+  const bool deep = cfg.method.name == MethodName::kBbtv2;
+  if (deep && cfg.prompt.mode != model::PromptMode::kAdd)
+    throw UsageError(
+        "method.name = bbtv2 adds its deep prompt to every layer's input: it needs prompt.mode = add");
+  const int dim =
+      cfg.prompt.intrinsic_dim * (deep ? static_cast<int>(r->model->config().num_hidden_layers) : 1);
+  r->cluster = std::make_unique<cluster::Cluster>(mpi, *r->evaluator, std::move(splits), dim);
+  if (deep) prepare_deep(cfg, *r, run_file);
   return r;
 }
 

@@ -96,6 +96,10 @@ void add_fixed(io::RunFileLayout& layout, const RunHeader& h, const methods::Met
       .add_fixed(schema::kRunFinished, DType::kInt64)
       .add_fixed(schema::kRunStopReason, DType::kInt64)
       .add_fixed(schema::kRunSecondsTotal, DType::kFloat64);
+  if (!h.layer_stats.empty()) {
+    layout.add_fixed(schema::kLayerStats, DType::kFloat64, {h.layer_stats.size() / 2, 2});
+    layout.add_fixed(schema::kBestPrompt, DType::kFloat64, h.deep_prompt_shape);
+  }
   const std::string group = method.state_group();
   for (int slot : {0, 1}) {
     for (const auto& [name, m] : method.state())
@@ -144,6 +148,8 @@ std::vector<std::pair<std::string, std::string>> paths() {
                         kBestZ,
                         kBestGeneration,
                         kBestDevMetric,
+                        kBestPrompt,
+                        kLayerStats,
                         kTestMetric,
                         kTestLoss,
                         kTestAccuracy,
@@ -187,6 +193,7 @@ RunRecord RunRecord::create(const std::string& path, const RunHeader& h, const m
   w.write("/data/dropped_test_rows", h.dropped_test);
   w.write("/data/label_ids", h.label_ids);
   w.write(schema::kRunFinished, std::int64_t{0});
+  if (!h.layer_stats.empty()) w.write(schema::kLayerStats, h.layer_stats);
   w.flush();
   return RunRecord(std::move(w), method.series(), static_cast<std::size_t>(h.n_ranks), 0);
 }
@@ -248,6 +255,10 @@ void RunRecord::write_best(const Eigen::VectorXd& z, std::int64_t generation, do
 void RunRecord::write_best(const Eigen::VectorXd& z, std::int64_t generation) {
   writer_.write(schema::kBestZ, z.data(), static_cast<std::size_t>(z.size()));
   writer_.write(schema::kBestGeneration, generation);
+}
+
+void RunRecord::write_best_prompt(const std::vector<double>& dense) {
+  writer_.write(schema::kBestPrompt, dense);
 }
 
 void RunRecord::write_checkpoint(const methods::Method& method, const Progress& p) {
@@ -322,6 +333,12 @@ Checkpoint read_checkpoint(const std::string& path, const std::string& state_gro
   const io::Array<double> z = r.read_double(slot_path(out.slot, "best_z"));
   p.best_z = Eigen::Map<const Eigen::VectorXd>(z.values.data(), static_cast<Eigen::Index>(z.values.size()));
   return out;
+}
+
+std::vector<double> read_layer_stats(const std::string& path) {
+  const io::RunFileReader r(path);
+  if (!r.exists(schema::kLayerStats)) return {};
+  return r.read_double(schema::kLayerStats).values;
 }
 
 std::vector<double> read_kept_prompt(const std::string& path) {

@@ -1,8 +1,11 @@
 #include "bbt/app/task_data.hpp"
 
+#include <cmath>
 #include <sstream>
 
 #include "bbt/common/error.hpp"
+#include "bbt/common/rng.hpp"
+#include "bbt/core/layer_stats.hpp"
 #include "bbt/core/planted.hpp"
 #include "bbt/data/dataset.hpp"
 #include "bbt/data/encode.hpp"
@@ -19,6 +22,28 @@ std::vector<std::size_t> all_positions(std::size_t n) {
 
 data::EncodeFn encoder(const text::Tokenizer& tok) {
   return [&tok](std::string_view s) { return tok.encode(s); };
+}
+
+// The planted deep task's labeller: z* = L z's, layer l's prompt A*_l z*_l, where A*_0 is the
+// run's projection and A*_l (l >= 1) are drawn from their own seeds with BBTv2's scale rule, the
+// statistics taken on 64 other random sentences (the run's own A_l are not known yet: they are
+// scaled by statistics of the k-shot train split drawn from these labels).
+core::Evaluator deep_planter(const RunConfig& config, const TaskInfo& task, const core::Evaluator& evaluator,
+                             const core::PlantedOptions& o) {
+  const model::Roberta& m = evaluator.model();
+  core::Evaluator planter(m, evaluator.projection(), torch::Tensor(), task.label_ids, model::PromptMode::kAdd,
+                    evaluator.chunk_rows());
+  const std::vector<core::LayerStats> stats = core::layer_stats_local(m, core::planted_sentences(o, 64, 3));
+  std::vector<model::Projection> layers{evaluator.projection()};
+  const auto d = evaluator.projection().dim();
+  for (std::size_t l = 0; l < stats.size(); ++l) {
+    const double sigma = config.prompt.alpha * stats[l].stddev / (std::sqrt(double(d)) * config.cma.sigma0);
+    layers.emplace_back(d, config.prompt.n_tokens, m.config().hidden_size, config.prompt.projection, sigma,
+                        derive_seed(static_cast<std::uint64_t>(config.task.planted_seed), 100 + l),
+                        m.options().device, m.options().dtype);
+  }
+  planter.set_deep(std::move(layers));
+  return planter;
 }
 
 }  // namespace
@@ -86,7 +111,12 @@ TaskData prepare_task_data(const RunConfig& config, const TaskInfo& task, const 
     o.eos = tokenizer.eos_id();
     o.mask = tokenizer.mask_id();
     o.vocab_size = evaluator.model().config().vocab_size;
-    core::PlantedTask planted = core::make_planted_task(evaluator, o);
+    if (t.planted_deep && !add)
+      throw UsageError(
+          "task.planted_deep = true adds the hidden prompt to every layer's input: it needs prompt.mode = "
+          "add");
+    core::PlantedTask planted = t.planted_deep ? core::make_planted_task(deep_planter(config, task, evaluator, o), o)
+                                         : core::make_planted_task(evaluator, o);
     std::vector<int> labels(planted.pool.labels.begin(), planted.pool.labels.end());
     const auto split = data::sample_k_shot(labels, 2, t.k_shot, t.split_seed);
     out.train = planted.pool.subset(split.train_index);

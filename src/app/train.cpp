@@ -19,6 +19,7 @@
 #include "bbt/core/scorer.hpp"
 #include "bbt/es/cma.hpp"
 #include "bbt/methods/bbt.hpp"
+#include "bbt/methods/bbtv2.hpp"
 #include "bbt/model/blas.hpp"
 
 namespace bbt::app {
@@ -52,7 +53,8 @@ std::string format_duration(double s) {
   return o.str();
 }
 
-std::unique_ptr<methods::Method> make_method(const RunConfig& cfg, int threads) {
+std::unique_ptr<methods::Method> make_method(const RunConfig& cfg, const Replica& replica) {
+  const int threads = replica.threads;
   es::CmaOptions o;
   o.dim = cfg.prompt.intrinsic_dim;
   o.popsize = cfg.cma.popsize;
@@ -65,6 +67,16 @@ std::unique_ptr<methods::Method> make_method(const RunConfig& cfg, int threads) 
   }
   o.covariance = cfg.cma.covariance;
   o.threads = threads;  // the rank's share of the cores (the bits do not depend on it)
+  if (cfg.method.name == MethodName::kBbtv2) {
+    // Divide and conquer: whole rounds of one generation per layer, as the reference counts them.
+    const auto L = static_cast<long>(replica.model->config().num_hidden_layers);
+    const long rounds = cfg.cma.budget / (static_cast<long>(o.popsize) * L);
+    if (rounds < 1)
+      throw UsageError("method.name = bbtv2: cma.budget = " + std::to_string(cfg.cma.budget) +
+                       " is less than one round (cma.popsize x " + std::to_string(L) +
+                       " layers = " + std::to_string(o.popsize * L) + " API calls)");
+    return std::make_unique<methods::Bbtv2>(o, static_cast<int>(L), rounds);
+  }
   // The budget is counted in API calls by the loop; CMA-ES's own stop criteria stay on.
   return std::make_unique<methods::Bbt>(o);
 }
@@ -125,6 +137,11 @@ RunHeader make_header(const RunConfig& cfg, const Replica& r, const std::string&
   for (const auto& [reason, count] : data.dropped)
     (reason.rfind("train", 0) == 0 ? h.dropped_train : h.dropped_test) += count;
   h.label_ids = r.task.label_ids;
+  h.layer_stats = r.layer_stats;
+  if (!r.layer_stats.empty())
+    h.deep_prompt_shape = {static_cast<std::size_t>(r.model->config().num_hidden_layers),
+                           static_cast<std::size_t>(cfg.prompt.n_tokens),
+                           static_cast<std::size_t>(r.model->config().hidden_size)};
   return h;
 }
 
@@ -156,6 +173,16 @@ void initial_test(Run& run) {
           << zero.metric << ", loss " << zero.loss << std::endl;
 }
 
+// BBTv2: the kept prompt also dense, so tools need no projection.
+void write_dense_prompt(Run& run) {
+  const core::Evaluator& ev = run.cluster.evaluator();
+  if (!ev.deep()) return;
+  const torch::Tensor dense =
+      ev.deep_prompt(run.progress.best_z).to(torch::kFloat64).contiguous();  // [L, n, H]
+  const double* p = dense.data_ptr<double>();
+  run.record.write_best_prompt(std::vector<double>(p, p + dense.numel()));
+}
+
 // Dev selection on the step's best candidate; strictly better keeps it. Returns the dev metric.
 double select_on_dev(Run& run, const Eigen::VectorXd& candidate, std::int64_t gen_index) {
   Progress& p = run.progress;
@@ -168,6 +195,7 @@ double select_on_dev(Run& run, const Eigen::VectorXd& candidate, std::int64_t ge
     p.best_generation = gen_index;
     p.best_z = candidate;
     run.record.write_best(p.best_z, p.best_generation, p.best_dev);
+    write_dense_prompt(run);
   }
   return dv.metric;
 }
@@ -226,6 +254,7 @@ void final_test(Run& run) {
   if (p.best_generation < 0) {
     p.best_z = run.method.final_prompt();
     run.record.write_best(p.best_z, p.generation - 1);
+    write_dense_prompt(run);
   }
   const std::int64_t n_test = run.cluster.split(Split::kTest).size();
   if (!run.cfg.eval.test || n_test == 0) return;
@@ -242,7 +271,7 @@ int train_root(RunConfig& cfg, Replica& replica, const TrainArgs& args,
                const std::string& command_line) {
   cluster::Cluster& cl = *replica.cluster;
   const auto t_start = Clock::now();
-  std::unique_ptr<methods::Method> method = make_method(cfg, replica.threads);
+  std::unique_ptr<methods::Method> method = make_method(cfg, replica);
   const bool resumed = !args.resume.empty();
   Checkpoint checkpoint;
   if (resumed) {
@@ -291,7 +320,7 @@ int train_job(cluster::MpiSession& mpi, const TrainArgs& args, const std::string
     cfg = parse_config_text(text, args.resume + ":/config", args.overrides);
     cfg.validate();
   }
-  const std::unique_ptr<Replica> replica = build_replica(mpi, cfg);
+  const std::unique_ptr<Replica> replica = build_replica(mpi, cfg, args.resume);
   if (mpi.rank() != 0) return replica->cluster->serve(hooks);
   return train_root(cfg, *replica, args, command_line);
 }

@@ -172,7 +172,7 @@ int bench_forward(const Args& args) {
   std::string model_dir, shape_name, dump_dir, mode_name = "add", dtype_name = "float32", device_name = "cpu";
   std::int64_t batch_seqs = 0, seq_len = 0, candidates = 20, examples = 32, n_prompt = 50, dim = 500;
   int threads = 0, repeats = 5, warmup = 1;
-  bool no_groups = false;
+  bool no_groups = false, deep = false;
   std::uint64_t seed = 1;
   po::options_description desc("options");
   desc.add_options()("help,h", "print this help")("model.path", po::value(&model_dir),
@@ -194,6 +194,8 @@ int bench_forward(const Args& args) {
       "warmup", po::value(&warmup)->default_value(1), "untimed calls first")(
       "seed", po::value(&seed)->default_value(1), "seed of lengths, tokens and z")(
       "no-length-groups", po::bool_switch(&no_groups), "pad every chunk to its longest row (for comparison)")(
+      "deep", po::bool_switch(&deep),
+      "BBTv2's call: a deep prompt (one projection per layer), the candidates replacing the middle layer")(
       "dump", po::value(&dump_dir),
       "write the call (call.json, prompts.f32, logits.f32) to DIR for bench/baseline_hf_style.py");
   const po::variables_map vm = parse_options(args, desc, nullptr, kAliases);
@@ -285,19 +287,32 @@ int bench_forward(const Args& args) {
   Eigen::MatrixXd z(dim, candidates);
   for (std::int64_t j = 0; j < z.size(); ++j) z.data()[j] = rng.normal();
   const std::int64_t pairs = candidates * examples;
+  const std::int64_t deep_layer = c.num_hidden_layers / 2;
+  if (deep) {
+    if (mode != model::PromptMode::kAdd)
+      throw UsageError(args[0] + ": --deep adds to every layer: use --prompt.mode add");
+    std::vector<model::Projection> layers;
+    for (std::int64_t l = 0; l < c.num_hidden_layers; ++l)
+      layers.emplace_back(dim, n_prompt, c.hidden_size, model::ProjectionKind::kNormal, 0.01,
+                          static_cast<std::uint64_t>(7 + l), device, dt);
+    evaluator.set_deep(std::move(layers));
+    for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) evaluator.set_base_layer(l, z.col(l % candidates));
+  }
 
   double checksum = 0;
   std::vector<double> seconds;
   std::vector<float> logits;
   for (int r = 0; r < warmup + repeats; ++r) {
     const auto t0 = Clock::now();
-    logits = evaluator.pair_logits(z, split, 0, pairs);
+    logits = deep ? evaluator.pair_logits_layer(deep_layer, z, split, 0, pairs)
+                  : evaluator.pair_logits(z, split, 0, pairs);
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
     if (r >= warmup) seconds.push_back(s);
     checksum = 0;
     for (float v : logits) checksum += v;
   }
   const double med = median(seconds);
+  if (!dump_dir.empty() && deep) throw UsageError(args[0] + ": --dump writes input prompts; not with --deep");
   if (!dump_dir.empty()) write_call(dump_dir, evaluator, z, split, mode_name, logits);
 
   // Matmul rate at the FFN's shapes with the rows of one forward chunk at the mean length.
@@ -317,7 +332,7 @@ int bench_forward(const Args& args) {
   out["device"] = device_name;
   out["dtype"] = dtype_name;
   out["threads"] = device.is_cuda() ? 0 : at::get_num_threads();
-  out["mode"] = mode_name;
+  out["mode"] = deep ? "deep" : mode_name;
   out["candidates"] = candidates;
   out["examples"] = examples;
   out["n_prompt_tokens"] = n_prompt;

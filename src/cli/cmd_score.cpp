@@ -41,16 +41,20 @@ struct FileCloser {
   }
 };
 
-// The prompt matrix [n, hidden]: from the .npy (its rows fix n), else zeros of n_tokens rows.
-torch::Tensor load_prompt(const std::string& npy, int n_tokens, bool n_given, std::int64_t hidden) {
+// The prompt: [n, hidden] (an input prompt), or [layers, n, hidden] (a deep prompt, BBTv2), from the
+// .npy (its rows fix n), else zeros [n_tokens, hidden].
+torch::Tensor load_prompt(const std::string& npy, int n_tokens, bool n_given, std::int64_t layers,
+                          std::int64_t hidden) {
   if (npy.empty()) return torch::zeros({n_tokens, hidden}, torch::kFloat32);
   torch::Tensor p = model::read_npy(npy);
-  if (p.dim() != 2 || p.size(1) != hidden)
-    throw UsageError("--prompt-npy '" + npy + "': expected a float32 array [n_prompt_tokens, " +
-                     std::to_string(hidden) + "], got shape " + c10::str(p.sizes()));
-  if (n_given && p.size(0) != n_tokens)
-    throw UsageError("--prompt-npy '" + npy + "' has " + std::to_string(p.size(0)) +
-                     " rows but --prompt.n_tokens/--n-prompt-tokens is " + std::to_string(n_tokens));
+  const std::string want = "[n_prompt_tokens, " + std::to_string(hidden) + "] or (a deep prompt) [" +
+                           std::to_string(layers) + ", n_prompt_tokens, " + std::to_string(hidden) + "]";
+  if ((p.dim() != 2 && p.dim() != 3) || p.size(-1) != hidden || (p.dim() == 3 && p.size(0) != layers))
+    throw UsageError("--prompt-npy '" + npy + "': expected a float32 array " + want + ", got shape " +
+                     c10::str(p.sizes()));
+  if (n_given && p.size(-2) != n_tokens)
+    throw UsageError("--prompt-npy '" + npy + "' has " + std::to_string(p.size(-2)) +
+                     " prompt tokens but --prompt.n_tokens/--n-prompt-tokens is " + std::to_string(n_tokens));
   if (!torch::isfinite(p).all().item<bool>())
     throw Error("--prompt-npy '" + npy + "': the prompt holds NaN or infinite values");
   return p.to(torch::kFloat32).contiguous();
@@ -71,9 +75,10 @@ int cmd_score(const Args& args) {
   desc.add_options()("help", "this text")                                                                   //
       ("model.path", po::value(&model_dir), "model directory (config.json, model.safetensors, tokenizer)")  //
       ("task.name", po::value(&task_name),
-       "sst2 | yelp_polarity | ag_news | dbpedia | mrpc | snli | rte | custom")            //
-      ("data", po::value(&data_path), "data file in the task's canonical format")          //
-      ("prompt-npy", po::value(&prompt_npy), "prompt, float32 [n_prompt_tokens, hidden]")  //
+       "sst2 | yelp_polarity | ag_news | dbpedia | mrpc | snli | rte | custom")    //
+      ("data", po::value(&data_path), "data file in the task's canonical format")  //
+      ("prompt-npy", po::value(&prompt_npy),
+       "prompt, float32 [n_prompt_tokens, hidden], or a deep prompt [layers, n_prompt_tokens, hidden]")  //
       ("prompt.mode", po::value(&mode_name)->default_value("add"),
        "add: added to placeholder embeddings; cat: inserted after <s>")  //
       ("prompt.n_tokens", po::value(&n_tokens)->default_value(50),
@@ -124,10 +129,16 @@ int cmd_score(const Args& args) {
   const model::Roberta model = model::Roberta::load(model_dir, lo);
   const std::int64_t hidden = model.config().hidden_size;
   const torch::Tensor prompt =
-      load_prompt(prompt_npy, n_tokens, !vm["prompt.n_tokens"].defaulted(), hidden);  // [n, H]
-  const int n = static_cast<int>(prompt.size(0));
+      load_prompt(prompt_npy, n_tokens, !vm["prompt.n_tokens"].defaulted(), model.config().num_hidden_layers,
+                  hidden);  // [n, H] or [L, n, H]
+  const bool deep = prompt.dim() == 3;
+  const int n = static_cast<int>(prompt.size(-2));
   const model::PromptMode mode = cfg.prompt.mode;
   cfg.prompt.n_tokens = n;
+  if (deep && mode != model::PromptMode::kAdd)
+    throw UsageError(args[0] +
+                     ": a deep prompt [layers, n, hidden] is added to every layer's input; it takes "
+                     "--prompt.mode add");
 
   const app::TaskFile file = app::read_task_file(cfg, task, tokenizer, data_path);
   const data::EncodedDataset& enc = file.encoded;
@@ -140,13 +151,18 @@ int cmd_score(const Args& args) {
       mb.ids.push_back(e.ids);
       mb.mask_pos.push_back(e.mask_pos);
     }
-    torch::Tensor prompts;  // undefined = no prompt: add mode with 0 tokens
-    if (n > 0) prompts = prompt.unsqueeze(0);
-    logits = model
-                 .mask_logits(mb, prompts, torch::zeros({static_cast<std::int64_t>(m)}, torch::kInt64), mode,
-                              torch::tensor(label_ids, torch::kInt64))
-                 .to(torch::kFloat32)
-                 .contiguous();
+    const auto index = torch::zeros({static_cast<std::int64_t>(m)}, torch::kInt64);
+    const auto labels = torch::tensor(label_ids, torch::kInt64);
+    if (deep && n > 0) {
+      std::vector<torch::Tensor> layers;  // [1, n, H] each
+      for (std::int64_t l = 0; l < prompt.size(0); ++l) layers.push_back(prompt[l].unsqueeze(0));
+      logits = model.mask_logits_deep(mb, layers, index, labels);
+    } else {
+      torch::Tensor prompts;  // undefined = no prompt: add mode with 0 tokens
+      if (n > 0) prompts = prompt.unsqueeze(0);
+      logits = model.mask_logits(mb, prompts, index, mode, labels);
+    }
+    logits = logits.to(torch::kFloat32).contiguous();
   }
 
   std::unique_ptr<std::FILE, FileCloser> out(std::fopen(out_path.c_str(), "w"));

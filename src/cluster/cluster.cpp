@@ -1,7 +1,10 @@
 #include "bbt/cluster/cluster.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
+#include <cstring>
 
 #include "bbt/common/error.hpp"
 
@@ -18,7 +21,7 @@ volatile std::sig_atomic_t g_stop_signal = 0;
 extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
 
 // The first word of every request rank 0 broadcasts: what all ranks do next.
-enum Command : std::int64_t { kStop = 0, kTrain = 1, kDev = 2, kTest = 3, kSync = 4 };
+enum Command : std::int64_t { kStop = 0, kTrain = 1, kDev = 2, kTest = 3, kSync = 4, kTrainLayer = 5 };
 
 // The evaluation commands and their splits, both ways.
 constexpr std::pair<Command, Split> kEvaluations[] = {
@@ -59,12 +62,15 @@ Cluster::Cluster(MpiSession& mpi, core::Evaluator& evaluator, Splits splits, int
 }
 
 // Collective: every rank evaluates its share of Z's columns on the split; rank 0 gets the logits.
-std::vector<float> Cluster::evaluate_share(Split split, const Eigen::MatrixXd& z, EvalCosts* costs) {
+std::vector<float> Cluster::evaluate_share(Split split, const Eigen::MatrixXd& z, EvalCosts* costs,
+                                           int layer) {
   const core::EncodedSplit& examples = splits_[split];
   const std::int64_t pairs = z.cols() * examples.size();
   const Range mine = chunked_share(pairs, evaluator_.chunk_rows(), mpi_.rank(), mpi_.size());
   const auto t0 = Clock::now();
-  const std::vector<float> local = evaluator_.pair_logits(z, examples, mine.begin, mine.end);
+  const std::vector<float> local =
+      layer >= 0 ? evaluator_.pair_logits_layer(layer, z, examples, mine.begin, mine.end)
+                 : evaluator_.pair_logits(z, examples, mine.begin, mine.end);
   const auto t1 = Clock::now();
   std::vector<float> all = gather(local, 0);
   const double forward_s = std::chrono::duration<double>(t1 - t0).count(), gather_s = seconds_since(t1);
@@ -105,18 +111,81 @@ std::vector<float> Cluster::evaluate(Split split, const Eigen::MatrixXd& z, Eval
   broadcast(flat, 0);
   clock_comm_ += seconds_since(t0);
   std::vector<float> logits = evaluate_share(split, z, costs);
-  if (split == Split::kTrain) {
-    const std::vector<double> clocks = report_clocks();
-    if (costs) {
-      costs->rank_forward.assign(mpi_.size(), 0.0);
-      costs->rank_comm.assign(mpi_.size(), 0.0);
-      for (std::size_t r = 0; r < costs->rank_forward.size(); ++r) {
-        costs->rank_forward[r] = clocks[2 * r];
-        costs->rank_comm[r] = clocks[2 * r + 1];
-      }
+  if (split == Split::kTrain) return train_clock_report(std::move(logits), costs);
+  return logits;
+}
+
+std::vector<float> Cluster::train_clock_report(std::vector<float> logits, EvalCosts* costs) {
+  const std::vector<double> clocks = report_clocks();
+  if (costs) {
+    costs->rank_forward.assign(mpi_.size(), 0.0);
+    costs->rank_comm.assign(mpi_.size(), 0.0);
+    for (std::size_t r = 0; r < costs->rank_forward.size(); ++r) {
+      costs->rank_forward[r] = clocks[2 * r];
+      costs->rank_comm[r] = clocks[2 * r + 1];
     }
   }
   return logits;
+}
+
+void Cluster::set_base_layers(const std::vector<std::int64_t>& layers, const double* zs) {
+  const std::int64_t d = evaluator_.projection().dim();
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    evaluator_.set_base_layer(layers[i],
+                              Eigen::Map<const Eigen::VectorXd>(zs + static_cast<std::int64_t>(i) * d, d));
+}
+
+std::vector<float> Cluster::evaluate_layer(int layer, const Eigen::MatrixXd& z, const Eigen::VectorXd& base,
+                                           EvalCosts* costs) {
+  const auto t0 = Clock::now();
+  const std::int64_t d = evaluator_.projection().dim(), L = evaluator_.deep_layers();
+  if (!evaluator_.deep() || z.rows() != d || base.size() != L * d || layer < 0 || layer >= L)
+    throw Error("evaluate_layer: needs a deep evaluator, z of d rows and a base of L*d");
+  if (sent_base_.size() != base.size()) sent_base_ = Eigen::VectorXd::Zero(base.size());
+  // Header: command, candidates; then the layer and the changed base layers; then their z's and Z.
+  std::vector<std::int64_t> header{kTrainLayer, z.cols()};
+  broadcast(header, 0);
+  std::vector<std::int64_t> layers{layer};
+  std::vector<double> flat;
+  for (std::int64_t l = 0; l < L; ++l) {
+    const double* now = base.data() + l * d;
+    if (std::memcmp(now, sent_base_.data() + l * d, sizeof(double) * static_cast<std::size_t>(d)) == 0)
+      continue;
+    layers.push_back(l);
+    flat.insert(flat.end(), now, now + d);
+  }
+  flat.insert(flat.end(), z.data(), z.data() + z.size());
+  broadcast(layers, 0);
+  broadcast(flat, 0);
+  clock_comm_ += seconds_since(t0);
+  set_base_layers(std::vector<std::int64_t>(layers.begin() + 1, layers.end()), flat.data());
+  sent_base_ = base;
+  const std::size_t changed = layers.size() - 1;
+  const Eigen::Map<const Eigen::MatrixXd> zm(flat.data() + changed * d, d, z.cols());
+  std::vector<float> logits = evaluate_share(Split::kTrain, zm, costs, layer);
+  if (costs) {  // the header, the layer list and the changed base z's travel too
+    const double extra = 8.0 * static_cast<double>(layers.size() + 1 + changed * d);
+    for (int r = 1; r < mpi_.size(); ++r) {
+      costs->bytes_received[r] += extra;
+      costs->bytes_sent[0] += extra;
+    }
+  }
+  return train_clock_report(std::move(logits), costs);
+}
+
+std::vector<core::LayerStats> Cluster::layer_input_stats() {
+  const core::EncodedSplit& train = splits_.train;
+  const Range mine = chunked_share(train.size(), 1, mpi_.rank(), mpi_.size());
+  std::vector<torch::Tensor> inputs;  // this rank's rows: [L-1, len, H] float32 each
+  for (std::int64_t r = mine.begin; r < mine.end; ++r)
+    inputs.push_back(evaluator_.model().layer_inputs(train.ids[static_cast<std::size_t>(r)]).contiguous());
+  const std::int64_t layers = std::max<std::int64_t>(0, evaluator_.model().config().num_hidden_layers - 1);
+  // Ranks hold consecutive rows, so rank order is row order: rank 0 adds them in that order.
+  return core::clipped_layer_stats(inputs, layers, [&](const std::vector<double>& rows) {
+    std::vector<double> total = core::sum_rows_in_order(gather(rows, 0), layers);
+    broadcast(total, 0);
+    return total;
+  });
 }
 
 bool Cluster::stop_requested() {
@@ -133,6 +202,23 @@ void Cluster::finish(int code) {
   broadcast(header, 0);
 }
 
+void Cluster::serve_layer(std::int64_t cols) {
+  const auto t0 = Clock::now();
+  std::vector<std::int64_t> layers;
+  std::vector<double> flat;
+  broadcast(layers, 0);
+  broadcast(flat, 0);
+  clock_comm_ += seconds_since(t0);
+  const std::int64_t d = evaluator_.projection().dim();
+  if (layers.empty() || !evaluator_.deep() ||
+      flat.size() != static_cast<std::size_t>(d) * (layers.size() - 1 + static_cast<std::size_t>(cols)))
+    throw Error("protocol error: bad deep-prompt request from rank 0");
+  set_base_layers(std::vector<std::int64_t>(layers.begin() + 1, layers.end()), flat.data());
+  const Eigen::Map<const Eigen::MatrixXd> z(flat.data() + (layers.size() - 1) * d, d, cols);
+  evaluate_share(Split::kTrain, z, nullptr, static_cast<int>(layers[0]));
+  report_clocks();
+}
+
 int Cluster::serve(const ServeHooks& hooks) {
   for (;;) {
     const auto t0 = Clock::now();
@@ -143,6 +229,11 @@ int Cluster::serve(const ServeHooks& hooks) {
     if (header[0] == kSync) {
       allreduce_max(static_cast<int>(g_stop_signal));
       clock_comm_ += seconds_since(t0);
+      continue;
+    }
+    if (header[0] == kTrainLayer) {
+      serve_layer(header[1]);
+      if (hooks.after_evaluate) hooks.after_evaluate(mpi_.rank(), Split::kTrain);
       continue;
     }
     Split split;

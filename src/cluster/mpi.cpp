@@ -103,14 +103,18 @@ void broadcast(std::string& text, int root) {
   if (n > 0) check(MPI_Bcast(text.data(), static_cast<int>(n), MPI_CHAR, root, MPI_COMM_WORLD), "MPI_Bcast");
 }
 
-std::vector<float> gather(const std::vector<float>& local, int root) {
+namespace {
+
+// Variable-length gather to root, in rank order.
+template <typename T>
+std::vector<T> gather_any(const std::vector<T>& local, int root, MPI_Datatype type) {
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   const int mine = static_cast<int>(local.size());
   std::vector<int> counts(size), offsets(size);
   check(MPI_Gather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, root, MPI_COMM_WORLD), "MPI_Gather");
-  std::vector<float> all;
+  std::vector<T> all;
   if (rank == root) {
     std::int64_t total = 0;
     for (int r = 0; r < size; ++r) {
@@ -119,10 +123,20 @@ std::vector<float> gather(const std::vector<float>& local, int root) {
     }
     all.resize(static_cast<std::size_t>(total));
   }
-  check(MPI_Gatherv(local.data(), mine, MPI_FLOAT, all.data(), counts.data(), offsets.data(), MPI_FLOAT, root,
+  check(MPI_Gatherv(local.data(), mine, type, all.data(), counts.data(), offsets.data(), type, root,
                     MPI_COMM_WORLD),
         "MPI_Gatherv");
   return all;
+}
+
+}  // namespace
+
+std::vector<float> gather(const std::vector<float>& local, int root) {
+  return gather_any(local, root, MPI_FLOAT);
+}
+
+std::vector<double> gather(const std::vector<double>& local, int root) {
+  return gather_any(local, root, MPI_DOUBLE);
 }
 
 std::vector<double> gather_fixed(const std::vector<double>& local, int root) {

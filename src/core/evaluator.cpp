@@ -65,6 +65,20 @@ std::vector<float> Evaluator::pair_logits(const Eigen::MatrixXd& z, const Encode
   const std::int64_t n = split.size();
   const std::int64_t k = num_labels();
   if (begin >= end || n == 0) return {};
+  if (deep()) {
+    const std::int64_t c_lo = begin / n, cands = (end - 1) / n - c_lo + 1;
+    const std::int64_t d = projection_.dim();
+    if (z.rows() != deep_layers() * d)
+      throw Error("deep prompt vectors have " + std::to_string(deep_layers() * d) + " rows, got " +
+                  std::to_string(z.rows()));
+    std::vector<torch::Tensor> layers;
+    for (std::int64_t l = 0; l < deep_layers(); ++l) {
+      Eigen::MatrixXd block = z.block(l * d, c_lo, d, cands);  // [d, C'] contiguous
+      torch::Tensor zt = torch::from_blob(block.data(), {cands, d}, torch::kFloat64);
+      layers.push_back(deep_[static_cast<std::size_t>(l)].project(zt.to(torch::kFloat32)));  // [C', n, H]
+    }
+    return deep_logits(layers, split, c_lo, begin, end);
+  }
   const std::int64_t c_lo = begin / n, c_hi = (end - 1) / n;  // candidates touched
   // Prompts of the touched candidates, one matrix product on the model's device.
   const std::int64_t d = z.rows(), cands = c_hi - c_lo + 1;
@@ -86,6 +100,73 @@ std::vector<float> Evaluator::pair_logits(const Eigen::MatrixXd& z, const Encode
   logits = logits.contiguous();
   const float* ptr = logits.data_ptr<float>();
   return std::vector<float>(ptr, ptr + (end - begin) * k);
+}
+
+void Evaluator::set_deep(std::vector<model::Projection> layers) {
+  if (static_cast<std::int64_t>(layers.size()) != model_.config().num_hidden_layers)
+    throw Error("set_deep: " + std::to_string(layers.size()) + " projections for a model of " +
+                std::to_string(model_.config().num_hidden_layers) + " layers");
+  deep_ = std::move(layers);
+  base_.clear();
+  for (const auto& a : deep_)
+    base_.push_back(
+        torch::zeros({1, a.n_tokens(), a.hidden()},
+                     torch::TensorOptions().device(model_.options().device).dtype(model_.options().dtype)));
+}
+
+void Evaluator::set_base_layer(std::int64_t layer, const Eigen::VectorXd& z) {
+  const auto& a = deep_.at(static_cast<std::size_t>(layer));
+  if (z.size() != a.dim()) throw Error("set_base_layer: z has " + std::to_string(z.size()) + " entries");
+  torch::Tensor zt = torch::from_blob(const_cast<double*>(z.data()), {1, a.dim()}, torch::kFloat64);
+  base_[static_cast<std::size_t>(layer)] = a.project(zt.to(torch::kFloat32));  // [1, n, H]
+}
+
+std::vector<float> Evaluator::pair_logits_layer(std::int64_t layer, const Eigen::MatrixXd& z,
+                                                const EncodedSplit& split, std::int64_t begin,
+                                                std::int64_t end) const {
+  const std::int64_t n = split.size();
+  if (begin >= end || n == 0) return {};
+  if (!deep() || layer < 0 || layer >= deep_layers())
+    throw Error("pair_logits_layer: layer " + std::to_string(layer) + " of a model without it");
+  const auto& a = deep_[static_cast<std::size_t>(layer)];
+  if (z.rows() != a.dim()) throw Error("pair_logits_layer: z has " + std::to_string(z.rows()) + " rows");
+  const std::int64_t c_lo = begin / n, cands = (end - 1) / n - c_lo + 1;
+  torch::Tensor zt =
+      torch::from_blob(const_cast<double*>(z.data()) + c_lo * a.dim(), {cands, a.dim()}, torch::kFloat64);
+  std::vector<torch::Tensor> layers = base_;
+  layers[static_cast<std::size_t>(layer)] = a.project(zt.to(torch::kFloat32));  // [C', n, H]
+  return deep_logits(layers, split, c_lo, begin, end);
+}
+
+std::vector<float> Evaluator::deep_logits(const std::vector<torch::Tensor>& layers, const EncodedSplit& split,
+                                          std::int64_t c_lo, std::int64_t begin, std::int64_t end) const {
+  const std::int64_t n = split.size();
+  model::MaskBatch batch;
+  std::vector<std::int64_t> prompt_index;
+  for (std::int64_t p = begin; p < end; ++p) {
+    const std::int64_t e = p % n;
+    batch.ids.push_back(split.ids[static_cast<std::size_t>(e)]);
+    batch.mask_pos.push_back(split.mask_pos[static_cast<std::size_t>(e)]);
+    prompt_index.push_back(p / n - c_lo);
+  }
+  torch::Tensor logits =
+      model_.mask_logits_deep(batch, layers, torch::tensor(prompt_index, torch::kInt64), label_tensor_)
+          .contiguous();  // [rows, K] float32 CPU
+  const float* ptr = logits.data_ptr<float>();
+  return std::vector<float>(ptr, ptr + (end - begin) * num_labels());
+}
+
+torch::Tensor Evaluator::deep_prompt(const Eigen::VectorXd& z) const {
+  std::vector<torch::Tensor> out;
+  const std::int64_t d = projection_.dim();
+  if (!deep() || z.size() != deep_layers() * d) throw Error("deep_prompt: not a deep prompt vector");
+  for (std::int64_t l = 0; l < deep_layers(); ++l) {
+    Eigen::VectorXd block = z.segment(l * d, d);
+    torch::Tensor zt = torch::from_blob(block.data(), {1, d}, torch::kFloat64);
+    out.push_back(deep_[static_cast<std::size_t>(l)].project(zt.to(torch::kFloat32))[0].to(torch::kCPU,
+                                                                                           torch::kFloat32));
+  }
+  return torch::stack(out);  // [L, n, H]
 }
 
 }  // namespace bbt::core

@@ -50,13 +50,19 @@ std::vector<std::int64_t> argmax_labels(const Evaluator& ev, const Eigen::Vector
 
 }  // namespace
 
+EncodedSplit planted_sentences(const PlantedOptions& o, int count, std::uint64_t stream) {
+  Rng rng(derive_seed(static_cast<std::uint64_t>(o.seed), stream));
+  return random_sentences(rng, count, o);
+}
+
 PlantedTask make_planted_task(const Evaluator& evaluator, const PlantedOptions& o) {
   if (evaluator.num_labels() != 2) throw Error("planted task: needs exactly two label words");
   Rng text_rng(derive_seed(static_cast<std::uint64_t>(o.seed), 1));
   PlantedTask task;
   task.pool = random_sentences(text_rng, o.pool, o);
   task.test = random_sentences(text_rng, o.test, o);
-  const int d = static_cast<int>(evaluator.projection().dim());
+  const int d =
+      static_cast<int>(evaluator.projection().dim() * (evaluator.deep() ? evaluator.deep_layers() : 1));
   const auto zero_labels = argmax_labels(evaluator, Eigen::VectorXd::Zero(d), task.pool);
 
   Rng z_rng(derive_seed(static_cast<std::uint64_t>(o.seed), 2));

@@ -155,9 +155,9 @@ torch::Tensor Roberta::layer_norm(const torch::Tensor& x, const torch::Tensor& w
   return torch::layer_norm(x.to(torch::kFloat32), shape, w, b, config_.layer_norm_eps).to(x.scalar_type());
 }
 
-torch::Tensor Roberta::mask_logits(const MaskBatch& batch, const torch::Tensor& prompts,
-                                   const torch::Tensor& prompt_index, PromptMode mode,
-                                   const torch::Tensor& label_ids) const {
+void Roberta::check_inputs(const MaskBatch& batch, std::int64_t n, std::int64_t C,
+                           const torch::Tensor& prompt_index, PromptMode mode,
+                           const torch::Tensor& label_ids) const {
   const auto& c = config_;
   const std::size_t rows = batch.ids.size();
   if (batch.mask_pos.size() != rows)
@@ -171,20 +171,16 @@ torch::Tensor Roberta::mask_logits(const MaskBatch& batch, const torch::Tensor& 
     if (id < 0 || id >= c.vocab_size)
       throw Error("mask_logits: label id " + std::to_string(id) + " outside the vocabulary");
   }
-  std::int64_t n = 0;
-  if (prompts.defined()) {
-    if (prompts.dim() != 3 || prompts.size(2) != c.hidden_size)
-      throw Error("mask_logits: prompts must be [C, n, " + std::to_string(c.hidden_size) + "]");
-    n = prompts.size(1);
+  if (C > 0) {
     if (!prompt_index.defined() || prompt_index.dim() != 1 || prompt_index.scalar_type() != torch::kLong ||
         !prompt_index.device().is_cpu() || static_cast<std::size_t>(prompt_index.size(0)) != rows)
       throw Error("mask_logits: prompt_index must be a CPU int64 tensor with one entry per row");
     const auto pic = prompt_index.contiguous();
     const auto* pi = pic.data_ptr<std::int64_t>();
     for (std::size_t r = 0; r < rows; ++r)
-      if (pi[r] < 0 || pi[r] >= prompts.size(0))
+      if (pi[r] < 0 || pi[r] >= C)
         throw Error("mask_logits: prompt_index[" + std::to_string(r) + "] = " + std::to_string(pi[r]) +
-                    " outside [0, " + std::to_string(prompts.size(0)) + ")");
+                    " outside [0, " + std::to_string(C) + ")");
   }
   // Text positions run from padding_idx + 1; they must stay inside the position table.
   const std::int64_t max_len = c.max_position_embeddings - c.pad_token_id - 1;
@@ -208,12 +204,64 @@ torch::Tensor Roberta::mask_logits(const MaskBatch& batch, const torch::Tensor& 
         throw Error("mask_logits: row " + std::to_string(r) + " has token id " + std::to_string(id) +
                     " outside the vocabulary");
   }
+}
 
+torch::Tensor Roberta::mask_logits(const MaskBatch& batch, const torch::Tensor& prompts,
+                                   const torch::Tensor& prompt_index, PromptMode mode,
+                                   const torch::Tensor& label_ids) const {
+  std::int64_t n = 0, C = 0;
+  if (prompts.defined()) {
+    if (prompts.dim() != 3 || prompts.size(2) != config_.hidden_size)
+      throw Error("mask_logits: prompts must be [C, n, " + std::to_string(config_.hidden_size) + "]");
+    n = prompts.size(1);
+    C = prompts.size(0);
+  }
+  check_inputs(batch, n, C, prompt_index, mode, label_ids);
   torch::NoGradGuard no_grad;
-  const auto pindex = prompts.defined() ? prompt_index.contiguous() : torch::Tensor();
-  const auto labels = label_ids.to(options_.device);
   torch::Tensor prompts_dev;
   if (prompts.defined()) prompts_dev = prompts.to(options_.device, options_.dtype);
+  return run_chunks(batch, prompts_dev, prompts.defined() ? prompt_index.contiguous() : torch::Tensor(), mode,
+                    label_ids, nullptr);
+}
+
+torch::Tensor Roberta::mask_logits_deep(const MaskBatch& batch, const std::vector<torch::Tensor>& layers,
+                                        const torch::Tensor& prompt_index,
+                                        const torch::Tensor& label_ids) const {
+  const auto& c = config_;
+  if (static_cast<std::int64_t>(layers.size()) != c.num_hidden_layers)
+    throw Error("mask_logits_deep: " + std::to_string(layers.size()) + " prompt layers for a model of " +
+                std::to_string(c.num_hidden_layers) + " layers");
+  if (layers.empty())
+    return mask_logits(batch, torch::Tensor(), torch::Tensor(), PromptMode::kAdd, label_ids);
+  const std::int64_t n = layers[0].defined() ? layers[0].size(1) : -1;
+  std::int64_t C = 1;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const auto& p = layers[l];
+    if (!p.defined() || p.dim() != 3 || p.size(1) != n || p.size(2) != c.hidden_size || p.size(0) < 1)
+      throw Error("mask_logits_deep: layer " + std::to_string(l) + "'s prompt must be [1 or C, " +
+                  std::to_string(n) + ", " + std::to_string(c.hidden_size) + "]");
+    if (p.size(0) > 1) {
+      if (C > 1 && p.size(0) != C)
+        throw Error("mask_logits_deep: layer " + std::to_string(l) + " has " + std::to_string(p.size(0)) +
+                    " prompts, another layer " + std::to_string(C));
+      C = p.size(0);
+    }
+  }
+  torch::Tensor index = prompt_index;
+  if (!index.defined()) index = torch::zeros({static_cast<std::int64_t>(batch.ids.size())}, torch::kLong);
+  check_inputs(batch, n, C, index, PromptMode::kAdd, label_ids);
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> dev;
+  for (const auto& p : layers) dev.push_back(p.to(options_.device, options_.dtype));
+  return run_chunks(batch, torch::Tensor(), index.contiguous(), PromptMode::kAdd, label_ids, &dev);
+}
+
+torch::Tensor Roberta::run_chunks(const MaskBatch& batch, const torch::Tensor& prompts_dev,
+                                  const torch::Tensor& pindex, PromptMode mode,
+                                  const torch::Tensor& label_ids,
+                                  const std::vector<torch::Tensor>* deep) const {
+  const std::size_t rows = batch.ids.size();
+  const auto labels = label_ids.to(options_.device);
   // Chunks of max_batch rows (the caller's unit of bit-reproducibility); inside a chunk, rows
   // of similar length run together to cut padding, a grouping that depends on the chunk alone.
   const bool cuda = options_.device.is_cuda();
@@ -231,7 +279,7 @@ torch::Tensor Roberta::mask_logits(const MaskBatch& batch, const torch::Tensor& 
       for (std::size_t i = 0; i < count; ++i) groups[0][i] = r0 + i;
     }
     if (groups.size() == 1 && std::is_sorted(groups[0].begin(), groups[0].end())) {
-      parts.push_back(forward_chunk(batch, groups[0], prompts_dev, pindex, mode, labels));
+      parts.push_back(forward_chunk(batch, groups[0], prompts_dev, pindex, mode, labels, deep));
       continue;
     }
     auto out = torch::empty({static_cast<std::int64_t>(count), K},
@@ -240,7 +288,7 @@ torch::Tensor Roberta::mask_logits(const MaskBatch& batch, const torch::Tensor& 
       std::vector<std::int64_t> at(g.size());
       for (std::size_t i = 0; i < g.size(); ++i) at[i] = static_cast<std::int64_t>(g[i] - r0);
       out.index_copy_(0, torch::tensor(at, torch::kLong).to(options_.device),
-                      forward_chunk(batch, g, prompts_dev, pindex, mode, labels));
+                      forward_chunk(batch, g, prompts_dev, pindex, mode, labels, deep));
     }
     parts.push_back(out);
   }
@@ -281,14 +329,15 @@ std::vector<std::vector<std::size_t>> Roberta::length_groups(const MaskBatch& ba
 
 torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<std::size_t>& row_ids,
                                      const torch::Tensor& prompts, const torch::Tensor& prompt_index,
-                                     PromptMode mode, const torch::Tensor& labels) const {
+                                     PromptMode mode, const torch::Tensor& labels,
+                                     const std::vector<torch::Tensor>* deep) const {
   const auto& c = config_;
   const auto dev = options_.device;
   const auto dt = options_.dtype;
   const std::size_t rows = row_ids.size();
   const std::int64_t B = static_cast<std::int64_t>(rows);
-  const std::int64_t H = c.hidden_size, A = c.num_attention_heads, D = H / A;
-  const std::int64_t n = prompts.defined() ? prompts.size(1) : 0;
+  const std::int64_t H = c.hidden_size;
+  const std::int64_t n = deep ? (*deep)[0].size(1) : prompts.defined() ? prompts.size(1) : 0;
   const std::int64_t shift = mode == PromptMode::kCat ? n : 0;
   std::int64_t L = 0;
   for (std::size_t r : row_ids) L = std::max<std::int64_t>(L, batch.ids[r].size());
@@ -322,11 +371,24 @@ torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<s
   auto h = word_emb_.index_select(0, ids.view(-1)).view({B, L, H});  // [B, L, H]
   h.add_(type_emb0_).add_(pos_emb_.index_select(0, pos.view(-1)).view({B, L, H}));
   h = layer_norm(h, emb_ln_w_, emb_ln_b_);  // [B, L, H]
+  torch::Tensor idx;                        // [B] each row's prompt, on the device
   if (n > 0) {
-    auto sel = torch::empty({B}, torch::kLong);  // each row's prompt
+    auto sel = torch::empty({B}, torch::kLong);
     const auto* pi = prompt_index.data_ptr<std::int64_t>();
     for (std::int64_t r = 0; r < B; ++r) sel.data_ptr<std::int64_t>()[r] = pi[row_ids[r]];
-    const auto idx = sel.to(dev);
+    idx = sel.to(dev);
+  }
+  // Deep prompt: layer l's part is added to the hidden states entering layer l.
+  auto add_deep = [&](std::int64_t l) {
+    const torch::Tensor& p = (*deep)[static_cast<std::size_t>(l)];  // [1 or C, n, H]
+    if (p.size(0) == 1)
+      h.narrow(1, 1, n).add_(p);
+    else
+      h.narrow(1, 1, n).add_(p.index_select(0, idx));  // [B, n, H]
+  };
+  if (n > 0 && deep) {
+    add_deep(0);
+  } else if (n > 0) {
     const auto p = prompts.index_select(0, idx);  // [B, n, H]
     if (mode == PromptMode::kAdd) {
       h.narrow(1, 1, n).add_(p);
@@ -337,24 +399,9 @@ torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<s
 
   const auto n_layers = static_cast<std::int64_t>(layers_.size());
   for (std::int64_t l = 0; l < n_layers; ++l) {
-    const auto& ly = layers_[l];
-    const bool last = l == n_layers - 1;
-    auto qkv =
-        torch::linear(h, ly.qkv_w, ly.qkv_b).view({B, T, 3, A, D}).permute({2, 0, 3, 1, 4});  // [3,B,A,T,D]
-    auto q = qkv[0];
-    auto residual = h;
-    std::int64_t Tq = T;
-    if (last) {
-      // Only the <mask> rows are needed after the last layer: queries, residual and FFN at those.
-      q = q.gather(2, mpos.view({B, 1, 1, 1}).expand({B, A, 1, D}));   // [B, A, 1, D]
-      residual = h.gather(1, mpos.view({B, 1, 1}).expand({B, 1, H}));  // [B, 1, H]
-      Tq = 1;
-    }
-    auto ctx = attention(q, qkv[1], qkv[2], mask).transpose(1, 2).reshape({B, Tq, H});  // [B, Tq, H]
-    auto a = layer_norm(torch::linear(ctx, ly.attn_out_w, ly.attn_out_b).add_(residual), ly.attn_ln_w,
-                        ly.attn_ln_b);                                                       // [B, Tq, H]
-    auto f = torch::gelu(torch::linear(a, ly.inter_w, ly.inter_b));                          // [B, Tq, F]
-    h = layer_norm(torch::linear(f, ly.out_w, ly.out_b).add_(a), ly.out_ln_w, ly.out_ln_b);  // [B, Tq, H]
+    if (n > 0 && deep && l > 0) add_deep(l);
+    // Only the <mask> rows are needed after the last layer.
+    h = layer_forward(layers_[l], h, mask, l == n_layers - 1 ? mpos : torch::Tensor());
   }
   torch::Tensor x;  // [B, H] hidden state at <mask>
   if (n_layers > 0) {
@@ -365,6 +412,51 @@ torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<s
   x = torch::gelu(torch::linear(x, head_dense_w_, head_dense_b_));                                  // [B, H]
   x = layer_norm(x, head_ln_w_, head_ln_b_);                                                        // [B, H]
   return torch::linear(x, decoder_w_.index_select(0, labels), decoder_b_.index_select(0, labels));  // [B, K]
+}
+
+torch::Tensor Roberta::layer_forward(const Layer& ly, const torch::Tensor& h, const torch::Tensor& mask,
+                                     const torch::Tensor& mpos) const {
+  const std::int64_t B = h.size(0), T = h.size(1), H = config_.hidden_size;
+  const std::int64_t A = config_.num_attention_heads, D = H / A;
+  auto qkv =
+      torch::linear(h, ly.qkv_w, ly.qkv_b).view({B, T, 3, A, D}).permute({2, 0, 3, 1, 4});  // [3,B,A,T,D]
+  auto q = qkv[0];
+  auto residual = h;
+  std::int64_t Tq = T;
+  if (mpos.defined()) {
+    // Queries, residual and FFN at the <mask> rows only.
+    q = q.gather(2, mpos.view({B, 1, 1, 1}).expand({B, A, 1, D}));   // [B, A, 1, D]
+    residual = h.gather(1, mpos.view({B, 1, 1}).expand({B, 1, H}));  // [B, 1, H]
+    Tq = 1;
+  }
+  auto ctx = attention(q, qkv[1], qkv[2], mask).transpose(1, 2).reshape({B, Tq, H});  // [B, Tq, H]
+  auto a = layer_norm(torch::linear(ctx, ly.attn_out_w, ly.attn_out_b).add_(residual), ly.attn_ln_w,
+                      ly.attn_ln_b);                                                          // [B, Tq, H]
+  auto f = torch::gelu(torch::linear(a, ly.inter_w, ly.inter_b));                             // [B, Tq, F]
+  return layer_norm(torch::linear(f, ly.out_w, ly.out_b).add_(a), ly.out_ln_w, ly.out_ln_b);  // [B, Tq, H]
+}
+
+torch::Tensor Roberta::layer_inputs(const std::vector<std::int64_t>& ids) const {
+  const auto& c = config_;
+  const std::int64_t len = static_cast<std::int64_t>(ids.size()), H = c.hidden_size;
+  const auto n_layers = static_cast<std::int64_t>(layers_.size());
+  MaskBatch one{{ids}, {0}};
+  check_inputs(one, 0, 0, torch::Tensor(), PromptMode::kAdd, torch::zeros({0}, torch::kLong));
+  if (n_layers < 2) return torch::empty({0, len, H}, torch::kFloat32);
+  torch::NoGradGuard no_grad;
+  const auto dev = options_.device;
+  auto id = torch::tensor(ids, torch::kLong).to(dev);
+  auto pos = torch::arange(c.pad_token_id + 1, c.pad_token_id + 1 + len, torch::kLong).to(dev);
+  const auto mask = torch::zeros({1, 1, 1, len}, torch::TensorOptions().device(dev).dtype(options_.dtype));
+  auto h = word_emb_.index_select(0, id).view({1, len, H});  // [1, len, H]
+  h.add_(type_emb0_).add_(pos_emb_.index_select(0, pos).view({1, len, H}));
+  h = layer_norm(h, emb_ln_w_, emb_ln_b_);
+  std::vector<torch::Tensor> out;
+  for (std::int64_t l = 0; l + 1 < n_layers; ++l) {
+    h = layer_forward(layers_[l], h, mask, torch::Tensor());
+    out.push_back(h.view({len, H}).to(torch::kCPU, torch::kFloat32));
+  }
+  return torch::stack(out);  // [L-1, len, H]
 }
 
 }  // namespace bbt::model

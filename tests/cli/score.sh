@@ -24,6 +24,11 @@ np.save(f"{d}/zero.npy", np.zeros((50, 32), np.float32))
 np.save(f"{d}/rand.npy", np.random.default_rng(1).normal(0, 1.0, (50, 32)).astype(np.float32))
 np.save(f"{d}/cat.npy", np.random.default_rng(2).normal(0, 1.0, (5, 32)).astype(np.float32))
 np.save(f"{d}/wrong.npy", np.zeros((50, 16), np.float32))
+# Deep prompts [layers, n, hidden]: layer 0 alone is the input prompt; then every layer.
+rand = np.load(f"{d}/rand.npy")
+np.save(f"{d}/deep0.npy", np.stack([rand, np.zeros_like(rand)]))
+np.save(f"{d}/deep.npy", np.stack([rand, np.random.default_rng(3).normal(0, 1.0, (50, 32)).astype(np.float32)]))
+np.save(f"{d}/deep3.npy", np.zeros((3, 50, 32), np.float32))
 EOF
 
 score() { "$BBT" score --model "$tmp/m" --task sst2 --data "$tmp/dev.tsv" "$@" 2>>"$tmp/stderr.log"; }
@@ -32,6 +37,8 @@ score --out "$tmp/zero.csv" --prompt-npy "$tmp/zero.npy" --threads 1 || { echo "
 score --out "$tmp/rand.csv" --prompt-npy "$tmp/rand.npy" --threads 1 || { echo "FAIL: random prompt"; fail=1; }
 score --out "$tmp/rand2.csv" --prompt-npy "$tmp/rand.npy" --threads 2 || { echo "FAIL: 2 threads"; fail=1; }
 score --out "$tmp/cat.csv" --prompt-npy "$tmp/cat.npy" --prompt-mode cat || { echo "FAIL: cat mode"; fail=1; }
+score --out "$tmp/deep0.csv" --prompt-npy "$tmp/deep0.npy" --threads 1 || { echo "FAIL: deep prompt (layer 0)"; fail=1; }
+score --out "$tmp/deep.csv" --prompt-npy "$tmp/deep.npy" --threads 1 || { echo "FAIL: deep prompt"; fail=1; }
 
 printf '{"text": "a gripping , funny film .", "label": 1}\n{"text": "an utter mess", "label": 0}\n' >"$tmp/c.jsonl"
 "$BBT" score --model "$tmp/m" --task custom --template '{prompt} {text} It was <mask> .' --verbalizer 'bad,great' \
@@ -56,7 +63,7 @@ check(h == ["index", "label", "logit_0", "logit_1"], f"header {h}")
 check([r[0] for r in rows] == ["0", "1", "2", "3", "4"], "indices 0..4")
 check([r[1] for r in rows] == ["1", "0", "1", "0", "1"], "labels from the file")
 logits = {n: np.array([[float(x) for x in r[2:]] for r in load(n)[1]]) for n in
-          ["none.csv", "zero.csv", "rand.csv", "rand2.csv", "cat.csv"]}
+          ["none.csv", "zero.csv", "rand.csv", "rand2.csv", "cat.csv", "deep0.csv", "deep.csv"]}
 check(all(np.isfinite(v).all() and v.shape == (5, 2) for v in logits.values()), "5 x 2 finite logits each")
 check(np.array_equal(logits["none.csv"], logits["zero.csv"]), "zero .npy == no prompt (bitwise)")
 diff = np.abs(logits["rand.csv"] - logits["none.csv"]).max()
@@ -65,6 +72,9 @@ diff = np.abs(logits["rand.csv"] - logits["rand2.csv"]).max()
 check(diff <= 1e-5, f"--threads 1 vs 2 agree (max diff {diff:.3g})")
 diff = np.abs(logits["cat.csv"] - logits["none.csv"]).max()
 check(diff > 1e-3, f"cat-mode prompt changes the logits (max diff {diff:.3g})")
+check(np.array_equal(logits["deep0.csv"], logits["rand.csv"]), "deep prompt with layer 0 only == input prompt (bitwise)")
+diff = np.abs(logits["deep.csv"] - logits["rand.csv"]).max()
+check(diff > 1e-3, f"a deep prompt's layer 1 changes the logits (max diff {diff:.3g})")
 # %.9g round-trips float32: parsing a value as float32 and printing it again gives the same text.
 texts = [x for r in load("rand.csv")[1] for x in r[2:]]
 check(all("%.9g" % np.float32(x) == x for x in texts), "logits round-trip through float32")
@@ -86,6 +96,8 @@ base=("$BBT" score --model "$tmp/m" --task sst2 --data "$tmp/dev.tsv")
 expect 2 "option '--out' is required" -- "${base[@]}"
 expect 2 "$tmp/wrong.npy" -- "${base[@]}" --prompt-npy "$tmp/wrong.npy" --out "$tmp/x.csv"
 expect 2 "--n-prompt-tokens is 7" -- "${base[@]}" --prompt-npy "$tmp/zero.npy" --n-prompt-tokens 7 --out "$tmp/x.csv"
+expect 2 "[2, n_prompt_tokens, 32]" -- "${base[@]}" --prompt-npy "$tmp/deep3.npy" --out "$tmp/x.csv"
+expect 2 "takes --prompt.mode add" -- "${base[@]}" --prompt-npy "$tmp/deep.npy" --prompt-mode cat --out "$tmp/x.csv"
 expect 1 "$tmp/missing.tsv" -- "$BBT" score --model "$tmp/m" --task sst2 --data "$tmp/missing.tsv" --out "$tmp/x.csv"
 expect 1 "$tmp/missing.npy" -- "${base[@]}" --prompt-npy "$tmp/missing.npy" --out "$tmp/x.csv"
 expect 2 "sst3" -- "$BBT" score --model "$tmp/m" --task sst3 --data "$tmp/dev.tsv" --out "$tmp/x.csv"

@@ -157,7 +157,15 @@ log_every = 10
 
 TEST(Config, OldIniTextParsesAndPrintsBackIdentically) {
   const RunConfig c = parse_config_text(kOldIni, "old.ini");
-  EXPECT_EQ(c.to_ini(), kOldIni);
+  // Text from before [method] existed is a BBT run; it prints back with the section in front.
+  EXPECT_EQ(c.method.name, bbt::app::MethodName::kBbt);
+  // Keys added since print their defaults.
+  std::string printed = "[method]\nname = bbt\n\n" + std::string(kOldIni);
+  const std::string test_line = "planted_test = 1000\n";
+  printed.insert(printed.find(test_line) + test_line.size(), "planted_deep = false\n");
+  EXPECT_EQ(c.to_ini(), printed);
+  EXPECT_FALSE(c.task.planted_deep);
+  EXPECT_EQ(parse_config_text(c.to_ini(), "new.ini").to_ini(), c.to_ini());
   EXPECT_EQ(c.model.dtype, bbt::model::Dtype::kBF16);
   EXPECT_EQ(c.model.device, c10::DeviceType::CUDA);
   EXPECT_EQ(c.task.metric, bbt::data::Metric::f1);
@@ -173,12 +181,14 @@ TEST(Config, OldIniTextParsesAndPrintsBackIdentically) {
   RunConfig d;
   d.model.path = "m";
   const std::string head =
-      "[model]\npath = m\ndtype = auto\ndevice = auto\nthreads = 0\n\n[task]\nname = sst2\n";
+      "[method]\nname = bbt\n\n[model]\npath = m\ndtype = auto\ndevice = auto\nthreads = 0\n\n[task]\nname = "
+      "sst2\n";
   EXPECT_EQ(d.to_ini().substr(0, head.size()), head);
 }
 
 // A value other than the default for every key: a key added to the table without one fails here.
-const std::map<std::string, std::string> kSamples = {{"model.path", "/models/roberta-large"},
+const std::map<std::string, std::string> kSamples = {{"method.name", "bbtv2"},
+                                                     {"model.path", "/models/roberta-large"},
                                                      {"model.dtype", "float16"},
                                                      {"model.device", "cpu"},
                                                      {"model.threads", "3"},
@@ -195,6 +205,7 @@ const std::map<std::string, std::string> kSamples = {{"model.path", "/models/rob
                                                      {"task.planted_seed", "9"},
                                                      {"task.planted_pool", "40"},
                                                      {"task.planted_test", "5"},
+                                                     {"task.planted_deep", "true"},
                                                      {"prompt.n_tokens", "7"},
                                                      {"prompt.mode", "cat"},
                                                      {"prompt.intrinsic_dim", "11"},
@@ -259,13 +270,11 @@ TEST(Config, HelpListsEveryKeyWithItsDefault) {
 }
 
 TEST(Config, EnumErrorsNameKeyAndAllowedValues) {
-  const std::map<std::string, std::string> allowed = {{"model.dtype", "auto | float32 | float16 | bfloat16"},
-                                                      {"model.device", "auto | cpu | cuda"},
-                                                      {"task.metric", "accuracy | f1"},
-                                                      {"prompt.mode", "add | cat"},
-                                                      {"prompt.projection", "normal | uniform"},
-                                                      {"cma.covariance", "full | diagonal"},
-                                                      {"loss.type", "ce | hinge | neg_acc"}};
+  const std::map<std::string, std::string> allowed = {
+      {"method.name", "bbt | bbtv2"},        {"model.dtype", "auto | float32 | float16 | bfloat16"},
+      {"model.device", "auto | cpu | cuda"}, {"task.metric", "accuracy | f1"},
+      {"prompt.mode", "add | cat"},          {"prompt.projection", "normal | uniform"},
+      {"cma.covariance", "full | diagonal"}, {"loss.type", "ce | hinge | neg_acc"}};
   for (const auto& [key, list] : allowed) {
     const std::string section = key.substr(0, key.find('.'));
     const std::string e = error_of("[" + section + "]\n" + key.substr(section.size() + 1) + " = bogus\n");

@@ -13,6 +13,7 @@
 
 #include "bbt/cluster/mpi.hpp"
 #include "bbt/common/rng.hpp"
+#include "bbt/core/layer_stats.hpp"
 #include "bbt/model/projection.hpp"
 #include "bbt/model/roberta.hpp"
 #include "tiny_fixture.hpp"
@@ -121,6 +122,84 @@ TEST_P(EvaluatorShares, CandidatesGiveDifferentLogits) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, EvaluatorShares, ::testing::Values(PromptMode::kAdd, PromptMode::kCat),
                          [](const auto& info) { return info.param == PromptMode::kAdd ? "add" : "cat"; });
+
+// BBTv2: one projection per layer (layer 1 at ten times layer 0's scale, as the hidden states are).
+Evaluator deep_evaluator() {
+  Evaluator ev = evaluator(PromptMode::kAdd);
+  std::vector<bbt::model::Projection> layers{ev.projection()};
+  layers.emplace_back(kDim, kPrompt, kHidden, bbt::model::ProjectionKind::kNormal,
+                      10 / std::sqrt(double(kDim)), 19);
+  ev.set_deep(std::move(layers));
+  return ev;
+}
+
+// A training step's candidates (one layer replaced in the rank's best deep prompt) give the same bits
+// whatever the rank count, and the same bits as the whole deep prompts scored as dev scores them.
+TEST(DeepEvaluator, LayerCandidatesAreRankCountFreeAndMatchWholeDeepPrompts) {
+  Evaluator ev = deep_evaluator();
+  const EncodedSplit split = examples(13, PromptMode::kAdd, 3);
+  const Eigen::MatrixXd base = candidates(2, 8);  // column l: the best z of layer l
+  for (std::int64_t l = 0; l < 2; ++l) ev.set_base_layer(l, base.col(l));
+  const Eigen::MatrixXd z = candidates(7, 4);
+  const std::int64_t pairs = z.cols() * split.size();
+  for (std::int64_t layer : {0, 1}) {
+    const std::vector<float> whole = ev.pair_logits_layer(layer, z, split, 0, pairs);
+    for (int ranks = 2; ranks <= 5; ++ranks) {
+      std::vector<float> joined;
+      for (int r = 0; r < ranks; ++r) {
+        const bbt::cluster::Range mine = bbt::cluster::chunked_share(pairs, kChunk, r, ranks);
+        const std::vector<float> part = ev.pair_logits_layer(layer, z, split, mine.begin, mine.end);
+        joined.insert(joined.end(), part.begin(), part.end());
+      }
+      EXPECT_TRUE(same_bits(joined, whole)) << "layer " << layer << ", " << ranks << " ranks";
+    }
+    Eigen::MatrixXd full(2 * kDim, z.cols());  // the same candidates as whole deep prompts [L*d]
+    for (Eigen::Index c = 0; c < z.cols(); ++c) {
+      full.col(c).head(kDim) = layer == 0 ? Eigen::VectorXd(z.col(c)) : Eigen::VectorXd(base.col(0));
+      full.col(c).tail(kDim) = layer == 1 ? Eigen::VectorXd(z.col(c)) : Eigen::VectorXd(base.col(1));
+    }
+    EXPECT_TRUE(same_bits(ev.pair_logits(full, split, 0, pairs), whole)) << "layer " << layer;
+  }
+  // Both layers move the logits.
+  const std::vector<float> zero = ev.pair_logits(Eigen::MatrixXd::Zero(2 * kDim, 1), split, 0, split.size());
+  for (std::int64_t layer : {0, 1}) {
+    Eigen::MatrixXd one = Eigen::MatrixXd::Zero(2 * kDim, 1);
+    one.block(layer * kDim, 0, kDim, 1) = base.col(layer);
+    EXPECT_FALSE(same_bits(ev.pair_logits(one, split, 0, split.size()), zero)) << "layer " << layer;
+  }
+  // The dense kept prompt is A_l z_l per layer.
+  Eigen::VectorXd kept(2 * kDim);
+  kept << base.col(0), base.col(1);
+  const torch::Tensor dense = ev.deep_prompt(kept);
+  ASSERT_EQ(dense.sizes(), (std::vector<std::int64_t>{2, kPrompt, kHidden}));
+}
+
+// The clipped layer statistics have the values of a direct float64 computation (np.clip rounds,
+// np.mean, np.std). That any rank count gives the same bits is checked under mpirun
+// (tests/mpi/bbtv2_ranks_agree.sh): each row's sums depend on that row alone.
+TEST(LayerStats, AsTheReferenceComputesThem) {
+  const EncodedSplit split = examples(9, PromptMode::kAdd, 5);
+  const auto stats = bbt::core::layer_stats_local(tiny(), split);
+  ASSERT_EQ(stats.size(), 1u);
+  std::vector<torch::Tensor> rows;
+  for (const auto& ids : split.ids)
+    rows.push_back(tiny().layer_inputs(ids)[0].reshape({-1}).to(torch::kFloat64));
+  torch::Tensor h = torch::cat(rows);
+  double mu = h.mean().item<double>(), sd = h.std(/*unbiased=*/false).item<double>();
+  const double raw_sd = sd;
+  for (int round = 0; round < 5; ++round) {
+    h = h.clamp(mu - 3 * sd, mu + 3 * sd);
+    mu = h.mean().item<double>();
+    sd = h.std(false).item<double>();
+  }
+  EXPECT_NEAR(stats[0].mean, mu, 1e-12 * std::max(1.0, std::abs(mu)));
+  EXPECT_NEAR(stats[0].stddev, sd, 1e-10 * sd);
+  EXPECT_GT(sd, 0.1);
+  EXPECT_LE(sd, raw_sd);
+  // The same bits again (no dependence on anything but the rows).
+  const auto again = bbt::core::layer_stats_local(tiny(), split);
+  EXPECT_EQ(std::memcmp(&again[0], &stats[0], sizeof(stats[0])), 0);
+}
 
 TEST(ChunkedShare, WholeChunksCoverEveryPairOnce) {
   for (std::int64_t total : {0, 1, 7, 8, 9, 91, 640}) {

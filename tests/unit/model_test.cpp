@@ -75,10 +75,27 @@ struct Reference {
   torch::Tensor lin(const torch::Tensor& x, const std::string& p) const {
     return torch::matmul(x, w.at(p + ".weight").t()) + w.at(p + ".bias");
   }
-  // Full-vocabulary logits [V] at the mask of one unpadded row; prompt [n, H] (float) or undefined.
+  // Encoder layer l on x [T, H] (one unpadded row).
+  torch::Tensor layer(const torch::Tensor& x, std::int64_t l) const {
+    const std::int64_t T = x.size(0), H = c.hidden_size, A = c.num_attention_heads, D = H / A;
+    const std::string p = "roberta.encoder.layer." + std::to_string(l) + ".";
+    auto q = lin(x, p + "attention.self.query").view({T, A, D}).transpose(0, 1);  // [A, T, D]
+    auto k = lin(x, p + "attention.self.key").view({T, A, D}).transpose(0, 1);
+    auto v = lin(x, p + "attention.self.value").view({T, A, D}).transpose(0, 1);
+    auto s = torch::matmul(q, k.transpose(1, 2)) / std::sqrt(static_cast<double>(D));
+    auto e = (s - std::get<0>(s.max(-1, true))).exp();
+    auto probs = e / e.sum(-1, true);
+    auto ctx = torch::matmul(probs, v).transpose(0, 1).reshape({T, H});
+    auto a = ln(lin(ctx, p + "attention.output.dense") + x, p + "attention.output.LayerNorm");
+    auto f = gelu(lin(a, p + "intermediate.dense"));
+    return ln(lin(f, p + "output.dense") + a, p + "output.LayerNorm");
+  }
+  // Full-vocabulary logits [V] at the mask of one unpadded row; prompt [n, H] (float) or undefined;
+  // deep [L, n, H] (undefined = none): added at positions 1..n to every layer's input.
   torch::Tensor full_logits(const std::vector<std::int64_t>& ids, std::int64_t mask_pos,
-                            const torch::Tensor& prompt, PromptMode mode) const {
-    const std::int64_t L = ids.size(), H = c.hidden_size, A = c.num_attention_heads, D = H / A;
+                            const torch::Tensor& prompt, PromptMode mode,
+                            const torch::Tensor& deep = torch::Tensor()) const {
+    const std::int64_t L = ids.size();
     auto id = torch::tensor(ids, torch::kLong);
     auto pos = torch::arange(c.pad_token_id + 1, c.pad_token_id + 1 + L, torch::kLong);
     auto x = w.at("roberta.embeddings.word_embeddings.weight").index_select(0, id) +
@@ -98,17 +115,12 @@ struct Reference {
     }
     const std::int64_t T = x.size(0);
     for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) {
-      const std::string p = "roberta.encoder.layer." + std::to_string(l) + ".";
-      auto q = lin(x, p + "attention.self.query").view({T, A, D}).transpose(0, 1);  // [A, T, D]
-      auto k = lin(x, p + "attention.self.key").view({T, A, D}).transpose(0, 1);
-      auto v = lin(x, p + "attention.self.value").view({T, A, D}).transpose(0, 1);
-      auto s = torch::matmul(q, k.transpose(1, 2)) / std::sqrt(static_cast<double>(D));
-      auto e = (s - std::get<0>(s.max(-1, true))).exp();
-      auto probs = e / e.sum(-1, true);
-      auto ctx = torch::matmul(probs, v).transpose(0, 1).reshape({T, H});
-      auto a = ln(lin(ctx, p + "attention.output.dense") + x, p + "attention.output.LayerNorm");
-      auto f = gelu(lin(a, p + "intermediate.dense"));
-      x = ln(lin(f, p + "output.dense") + a, p + "output.LayerNorm");
+      if (deep.defined()) {
+        const auto d = deep[l].to(torch::kFloat64);  // [n, H]
+        x = torch::cat({x.narrow(0, 0, 1), x.narrow(0, 1, d.size(0)) + d,
+                        x.narrow(0, 1 + d.size(0), T - 1 - d.size(0))});
+      }
+      x = layer(x, l);
     }
     auto h = x[mask_pos + shift];
     h = ln(gelu(lin(h, "lm_head.dense")), "lm_head.layer_norm");
@@ -171,7 +183,86 @@ void expect_parity(const std::string& dir, PromptMode mode, bool with_prompt) {
   EXPECT_GT(got.abs().max().item<double>(), 0.1);
 }
 
+// Deep prompts: C = 2 deep prompts [L, n, H]; layer 1 shared ([1, n, H]), the others per row.
+void expect_deep_parity(const std::string& dir, double tolerance) {
+  auto model = Roberta::load(dir);
+  Reference ref(dir);
+  const std::int64_t L = ref.c.num_hidden_layers;
+  const auto batch = make_batch(true);
+  torch::manual_seed(21);
+  const auto deep = torch::randn({2, L, kPrompt, kHidden}) * 0.5;  // [C, L, n, H]
+  deep.select(1, std::min<std::int64_t>(1, L - 1))[1].copy_(
+      deep.select(1, std::min<std::int64_t>(1, L - 1))[0]);
+  std::vector<torch::Tensor> layers;
+  for (std::int64_t l = 0; l < L; ++l)
+    layers.push_back(l == 1 ? deep.select(1, l).narrow(0, 0, 1) : deep.select(1, l));  // [1 or C, n, H]
+  const auto index = torch::tensor(std::vector<std::int64_t>{1, 0, 0, 1}, torch::kLong);
+  const auto got = model.mask_logits_deep(batch, layers, index, kLabels);
+  double worst = 0, worst_input = 0;
+  for (std::size_t r = 0; r < batch.ids.size(); ++r) {
+    const auto c = index[r].item<std::int64_t>();
+    const auto full =
+        ref.full_logits(batch.ids[r], batch.mask_pos[r], torch::Tensor(), PromptMode::kAdd, deep[c]);
+    worst = std::max(worst, max_diff(got[r], full.index_select(0, kLabels)));
+    // The deep prompt is not the input prompt alone: layers >= 1 move the logits.
+    const auto input_only = ref.full_logits(batch.ids[r], batch.mask_pos[r], deep[c][0], PromptMode::kAdd)
+                                .index_select(0, kLabels);
+    worst_input = std::max(worst_input, max_diff(got[r], input_only));
+  }
+  std::printf("deep: max |ours - float64 reference| = %.3g\n", worst);
+  EXPECT_LE(worst, tolerance);
+  if (L > 1) {
+    EXPECT_GT(worst_input, 1e-3);
+  }
+  EXPECT_GT(got.abs().max().item<double>(), 0.1);
+  // Layer 0 alone equals the input prompt in add mode, bit for bit.
+  std::vector<torch::Tensor> first(L, torch::zeros({1, kPrompt, kHidden}));
+  first[0] = deep.select(1, 0);
+  EXPECT_TRUE(torch::equal(model.mask_logits_deep(batch, first, index, kLabels),
+                           model.mask_logits(batch, deep.select(1, 0), index, PromptMode::kAdd, kLabels)));
+}
+
 }  // namespace
+
+TEST(ModelParity, DeepPromptTied) { expect_deep_parity(tiny_model("tied", true), 1e-6); }
+TEST(ModelParity, DeepPromptUntiedOneLayer) {
+  expect_deep_parity(tiny_model("untied", false), 1e-6);
+  expect_deep_parity(tiny_model("one_layer", true, 1), 1e-6);
+}
+
+TEST(Model, DeepPromptBadShapesAreRejected) {
+  auto model = Roberta::load(tiny_model("tied", true));
+  const auto batch = make_batch(true);
+  std::vector<torch::Tensor> layers(2, torch::zeros({1, kPrompt, kHidden}));
+  EXPECT_THROW(model.mask_logits_deep(batch, {layers[0]}, torch::Tensor(), kLabels), bbt::Error);
+  layers[1] = torch::zeros({1, kPrompt + 1, kHidden});
+  EXPECT_THROW(model.mask_logits_deep(batch, layers, torch::Tensor(), kLabels), bbt::Error);
+  layers[0] = torch::zeros({2, kPrompt, kHidden});
+  layers[1] = torch::zeros({3, kPrompt, kHidden});
+  EXPECT_THROW(model.mask_logits_deep(batch, layers, torch::zeros({4}, torch::kLong), kLabels), bbt::Error);
+}
+
+TEST(Model, LayerInputsMatchTheReference) {
+  const auto dir = tiny_model("three_layers", true, 3);
+  auto model = Roberta::load(dir);
+  Reference ref(dir);
+  const auto batch = make_batch(true);
+  const auto got = model.layer_inputs(batch.ids[1]);  // [L-1, len, H]
+  const std::int64_t len = static_cast<std::int64_t>(batch.ids[1].size());
+  ASSERT_EQ(got.sizes(), (std::vector<std::int64_t>{2, len, kHidden}));
+  // The reference's hidden states entering layers 1 and 2.
+  auto x =
+      ref.w.at("roberta.embeddings.word_embeddings.weight")
+          .index_select(0, torch::tensor(batch.ids[1], torch::kLong)) +
+      ref.w.at("roberta.embeddings.token_type_embeddings.weight")[0] +
+      ref.w.at("roberta.embeddings.position_embeddings.weight")
+          .index_select(0, torch::arange(ref.c.pad_token_id + 1, ref.c.pad_token_id + 1 + len, torch::kLong));
+  x = ref.ln(x, "roberta.embeddings.LayerNorm");
+  for (std::int64_t l = 0; l < 2; ++l) {
+    x = ref.layer(x, l);
+    EXPECT_LE(max_diff(got[l], x), 1e-5) << "layer " << l + 1;
+  }
+}
 
 TEST(ModelParity, AddModeWithPromptsTied) { expect_parity(tiny_model("tied", true), PromptMode::kAdd, true); }
 TEST(ModelParity, AddModeNoPromptTied) { expect_parity(tiny_model("tied", true), PromptMode::kAdd, false); }
@@ -347,7 +438,8 @@ TEST(ModelLoad, NonFiniteWeightsAreRefusedNamingFileAndTensor) {
   torch::Tensor w = torch::randn({kHidden, kHidden});
   w[3][4] = std::numeric_limits<float>::quiet_NaN();
   auto msg = load_error_after(name, w);
-  EXPECT_NE(msg.find("broken/model.safetensors: tensor '" + name + "' holds 1 non-finite value (NaN or Inf) of 1024"),
+  EXPECT_NE(msg.find("broken/model.safetensors: tensor '" + name +
+                     "' holds 1 non-finite value (NaN or Inf) of 1024"),
             std::string::npos)
       << msg;
   const std::string ln = "roberta.embeddings.LayerNorm.bias";

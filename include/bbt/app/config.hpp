@@ -18,6 +18,13 @@
 
 namespace bbt::app {
 
+// The training method of the job (app/train.cpp make_method).
+enum class MethodName { kBbt, kBbtv2 };
+
+struct MethodConfig {
+  MethodName name = MethodName::kBbt;  // bbt | bbtv2
+};
+
 struct ModelConfig {
   std::string path;                       // Hugging Face checkpoint directory
   std::optional<model::Dtype> dtype;      // auto (empty) | float32 | float16 | bfloat16
@@ -37,8 +44,9 @@ struct TaskConfig {
   data::Metric metric = data::Metric::accuracy;  // custom tasks: accuracy | f1
   // planted-prompt demo task: labels made by the model itself under a hidden prompt z*.
   std::int64_t planted_seed = 7;
-  int planted_pool = 2000;  // labelled examples the k-shot sampler draws train/dev from
-  int planted_test = 1000;  // held-out test examples
+  int planted_pool = 2000;    // labelled examples the k-shot sampler draws train/dev from
+  int planted_test = 1000;    // held-out test examples
+  bool planted_deep = false;  // the hidden prompt is deep: one z* per layer (BBTv2's kind of prompt)
 };
 
 struct PromptConfig {
@@ -80,6 +88,7 @@ struct OutputConfig {
 
 // The defaults above are the paper's; the key table reads them from a default RunConfig.
 struct RunConfig {
+  MethodConfig method;
   ModelConfig model;
   TaskConfig task;
   PromptConfig prompt;

@@ -29,12 +29,17 @@ struct Replica {
   std::unique_ptr<core::Evaluator> evaluator;
   std::unique_ptr<cluster::Cluster> cluster;
   std::unique_ptr<RootTask> root;  // rank 0 only
+  // BBTv2: (mean, std) per layer, row l = the scale of A_l: row 0 is (0, std of the word
+  // embeddings), rows 1..L-1 the clipped statistics of that layer's input. Empty for BBT.
+  std::vector<double> layer_stats;
 };
 
 // The loss and metric the run scores candidates with.
 core::Scorer make_scorer(const RunConfig& config, const TaskInfo& task);
 
-// Collective: builds this rank's replica from the validated configuration.
-std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const RunConfig& config);
+// Collective: builds this rank's replica from the validated configuration. BBTv2: the layer
+// statistics are read from `run_file` (rank 0) when given, else measured on the train split.
+std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const RunConfig& config,
+                                       const std::string& run_file = "");
 
 }  // namespace bbt::app

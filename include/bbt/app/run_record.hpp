@@ -31,6 +31,9 @@ struct RunHeader {
   std::int64_t n_train = 0, n_dev = 0, n_test = 0;
   std::vector<std::int64_t> train_index, dev_index, train_labels, dev_labels, label_ids;
   std::int64_t dropped_train = 0, dropped_test = 0;
+  // BBTv2: [L, 2] row-major (schema::kLayerStats) and the dense prompt's shape {L, n, H}.
+  std::vector<double> layer_stats;
+  std::vector<std::size_t> deep_prompt_shape;
 };
 
 // One generation's row: the loop's series and the method's own (methods::Step::own).
@@ -64,6 +67,8 @@ class RunRecord {
   void append_dev(std::int64_t generation, std::int64_t api_calls, double loss, double metric);
   void write_best(const Eigen::VectorXd& z, std::int64_t generation, double dev_metric);
   void write_best(const Eigen::VectorXd& z, std::int64_t generation);  // no dev metric (never ran)
+  // BBTv2: the kept prompt, dense (float32 values, [L, n, H] as declared in the header).
+  void write_best_prompt(const std::vector<double>& dense);
   // Writes the other slot, then names it the latest (a kill in between leaves the older valid).
   void write_checkpoint(const methods::Method& method, const Progress& progress);
   void write_test(double metric, double loss, double accuracy, std::int64_t n_examples);
@@ -84,6 +89,8 @@ class RunRecord {
 std::string read_config_text(const std::string& path);
 // The checkpoint a resume continues from, or finished = true.
 Checkpoint read_checkpoint(const std::string& path, const std::string& state_group);
+// BBTv2's layer statistics ([L, 2] row-major); empty when the file has none.
+std::vector<double> read_layer_stats(const std::string& path);
 // The kept prompt (/best/z); an error naming the file when no dev evaluation wrote it yet.
 std::vector<double> read_kept_prompt(const std::string& path);
 // "none" (no file), "partial" (no usable checkpoint), "checkpoint" or "finished": what a job

@@ -42,6 +42,10 @@ inline constexpr const char* kDevMetric = "/dev/metric";
 inline constexpr const char* kBestZ = "/best/z";
 inline constexpr const char* kBestGeneration = "/best/generation";
 inline constexpr const char* kBestDevMetric = "/best/dev_metric";
+// BBTv2: the kept deep prompt, dense [L, n, H] (tools need no projection; /best/z holds its L z's
+// end to end), and the (mean, std) per layer the projections A_l were scaled by [L, 2].
+inline constexpr const char* kBestPrompt = "/best/prompt";
+inline constexpr const char* kLayerStats = "/bbtv2/layer_stats";
 // Test pass.
 inline constexpr const char* kTestMetric = "/test/metric";
 inline constexpr const char* kTestLoss = "/test/loss";

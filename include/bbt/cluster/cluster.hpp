@@ -10,6 +10,7 @@
 
 #include "bbt/cluster/mpi.hpp"
 #include "bbt/core/evaluator.hpp"
+#include "bbt/core/layer_stats.hpp"
 
 namespace bbt::cluster {
 
@@ -49,6 +50,15 @@ class Cluster {
 
   // Rank 0: logits [z.cols() x split size x K] row-major (candidate-major), float32.
   std::vector<float> evaluate(Split split, const Eigen::MatrixXd& z, EvalCosts* costs = nullptr);
+  // Rank 0, BBTv2: logits as evaluate(kTrain, ...) of candidates that are the best deep prompt
+  // `base` (the L z's end to end) with layer `layer` replaced by A_layer z.col(c) (z: d x C). Only
+  // the base layers that changed since the last call travel (as z's), never a dense prompt.
+  std::vector<float> evaluate_layer(int layer, const Eigen::MatrixXd& z, const Eigen::VectorXd& base,
+                                    EvalCosts* costs = nullptr);
+  // Collective (every rank, before serve()): core::clipped_layer_stats of the train split. Rows
+  // are shared over ranks; each row's sums are taken in one fixed order and rank 0 adds them in
+  // row order, so any rank count gives the same bits. Every rank gets the result.
+  std::vector<core::LayerStats> layer_input_stats();
   // Rank 0: whether any rank received a stop signal (SIGTERM, SIGUSR1) since the job began.
   bool stop_requested();
   // Rank 0: tells the serving ranks to return `code` from serve().
@@ -57,13 +67,19 @@ class Cluster {
   int serve(const ServeHooks& hooks = {});
 
  private:
-  std::vector<float> evaluate_share(Split split, const Eigen::MatrixXd& z, EvalCosts* costs);
+  // layer >= 0: BBTv2's candidates for that layer (z: d x C) around the base prompt.
+  std::vector<float> evaluate_share(Split split, const Eigen::MatrixXd& z, EvalCosts* costs, int layer = -1);
+  // Every rank: the base layers named in `layers` become A_l of the matching d-blocks of `zs`.
+  void set_base_layers(const std::vector<std::int64_t>& layers, const double* zs);
+  std::vector<float> train_clock_report(std::vector<float> logits, EvalCosts* costs);
   std::vector<double> report_clocks();
+  void serve_layer(std::int64_t cols);
 
   MpiSession& mpi_;
   core::Evaluator& evaluator_;
   Splits splits_;
   int dim_;
+  Eigen::VectorXd sent_base_;  // rank 0, BBTv2: the base z's the other ranks hold
   // This rank's seconds in forward passes and inside MPI calls since it last reported them.
   double clock_forward_ = 0, clock_comm_ = 0;
 };

@@ -46,6 +46,7 @@ void broadcast(std::int64_t& value, int root);
 
 // Gathers each rank's `local` (its own length) onto root in rank order; others get an empty vector.
 std::vector<float> gather(const std::vector<float>& local, int root);
+std::vector<double> gather(const std::vector<double>& local, int root);
 // Gathers the same number of doubles from every rank onto root, in rank order.
 std::vector<double> gather_fixed(const std::vector<double>& local, int root);
 // Element-wise maximum of one integer over all ranks (signal flags).

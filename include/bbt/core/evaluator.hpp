@@ -33,6 +33,19 @@ class Evaluator {
   std::vector<float> pair_logits(const Eigen::MatrixXd& z, const EncodedSplit& split, std::int64_t begin,
                                  std::int64_t end) const;
 
+  // BBTv2's deep prompt: one projection A_l per layer (all of one d). From then on a prompt vector
+  // is the L z's end to end ([L*d]): layer l's prompt is A_l z_l, added to that layer's input.
+  void set_deep(std::vector<model::Projection> layers);
+  bool deep() const { return !deep_.empty(); }
+  std::int64_t deep_layers() const { return static_cast<std::int64_t>(deep_.size()); }
+  // The rank's copy of the current best deep prompt: its layer `layer` becomes A_layer z (z: d).
+  void set_base_layer(std::int64_t layer, const Eigen::VectorXd& z);
+  // As pair_logits, with candidate c the best deep prompt whose layer `layer` is A_layer z.col(c).
+  std::vector<float> pair_logits_layer(std::int64_t layer, const Eigen::MatrixXd& z,
+                                       const EncodedSplit& split, std::int64_t begin, std::int64_t end) const;
+  // The dense deep prompt [L, n, H] (float32, CPU) of a prompt vector [L*d].
+  torch::Tensor deep_prompt(const Eigen::VectorXd& z) const;
+
   std::int64_t num_labels() const { return static_cast<std::int64_t>(label_ids_.size()); }
   const std::vector<std::int64_t>& label_ids() const { return label_ids_; }
   std::int64_t chunk_rows() const { return chunk_rows_; }
@@ -40,6 +53,11 @@ class Evaluator {
   const model::Projection& projection() const { return projection_; }
 
  private:
+  // Logits of pairs begin..end-1 whose candidates' deep prompts are `layers` (one [C' or 1, n, H]
+  // per layer, C' candidates from c_lo).
+  std::vector<float> deep_logits(const std::vector<torch::Tensor>& layers, const EncodedSplit& split,
+                                 std::int64_t c_lo, std::int64_t begin, std::int64_t end) const;
+
   const model::Roberta& model_;
   model::Projection projection_;
   torch::Tensor p0_;
@@ -47,6 +65,8 @@ class Evaluator {
   torch::Tensor label_tensor_;
   model::PromptMode mode_;
   std::int64_t chunk_rows_;
+  std::vector<model::Projection> deep_;  // BBTv2: A_l per layer
+  std::vector<torch::Tensor> base_;      // [1, n, H] per layer: the rank's best deep prompt
 };
 
 }  // namespace bbt::core

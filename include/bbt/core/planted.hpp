@@ -33,8 +33,11 @@ struct PlantedTask {
   double changed_share = 0;  // pool labels that differ from the zero prompt's
 };
 
-// The evaluator must have two labels. Deterministic for a seed; throws bbt::Error when no
-// acceptable z* is found within max_draws.
+// Random token sentences as the planted task's (stream 1 is the task's own pool and test).
+EncodedSplit planted_sentences(const PlantedOptions& options, int count, std::uint64_t stream);
+
+// The evaluator must have two labels; a deep one (BBTv2's) plants a deep z* ([L*d]). Deterministic for a
+// seed; throws bbt::Error when no acceptable z* is found within max_draws.
 PlantedTask make_planted_task(const Evaluator& evaluator, const PlantedOptions& options);
 
 }  // namespace bbt::core

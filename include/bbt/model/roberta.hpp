@@ -1,6 +1,7 @@
 #pragma once
 // RoBERTa (Hugging Face RobertaForMaskedLM) inference for BBT: verbalizer logits at <mask>, with
-// continuous prompts added to (add) or placed in front of (cat) the embedding output.
+// continuous prompts added to (add) or placed in front of (cat) the embedding output, or (BBTv2)
+// a deep prompt added to the hidden states entering every layer.
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -46,6 +47,17 @@ class Roberta {
                             const torch::Tensor& prompt_index, PromptMode mode,
                             const torch::Tensor& label_ids) const;
 
+  // Deep prompt (BBTv2): layers[l] ([1, n, H] shared by every row, or [C, n, H] picked per row by
+  // prompt_index) is added at positions 1..n to the hidden states entering layer l (layer 0: the
+  // embedding output after its LayerNorm, as add mode); one entry per layer. Rows carry the n
+  // placeholders as in add mode. No matrix products beyond the unprompted forward.
+  torch::Tensor mask_logits_deep(const MaskBatch& batch, const std::vector<torch::Tensor>& layers,
+                                 const torch::Tensor& prompt_index, const torch::Tensor& label_ids) const;
+
+  // The hidden states entering layers 1..L-1 for one row with no prompt, unpadded: [L-1, len, H]
+  // float32 on the CPU (BBTv2 scales its projections by their statistics).
+  torch::Tensor layer_inputs(const std::vector<std::int64_t>& ids) const;
+
  private:
   struct Layer {
     torch::Tensor qkv_w, qkv_b;  // fused [3H, H], [3H]
@@ -54,9 +66,21 @@ class Roberta {
   };
   Roberta() = default;
   // One forward pass over the rows row_ids of batch: [rows, K] in the compute dtype on the device.
+  // deep: nullptr, or one [1 or C, n, H] tensor per layer (then prompts is undefined).
   torch::Tensor forward_chunk(const MaskBatch& batch, const std::vector<std::size_t>& row_ids,
                               const torch::Tensor& prompts, const torch::Tensor& prompt_index,
-                              PromptMode mode, const torch::Tensor& label_ids) const;
+                              PromptMode mode, const torch::Tensor& label_ids,
+                              const std::vector<torch::Tensor>* deep) const;
+  // Checks rows, label ids and prompt indices (C prompts of n tokens; C = 0: none).
+  void check_inputs(const MaskBatch& batch, std::int64_t n, std::int64_t C, const torch::Tensor& prompt_index,
+                    PromptMode mode, const torch::Tensor& label_ids) const;
+  // Chunks of max_batch rows, each run as length groups through forward_chunk: [rows, K] float32 CPU.
+  torch::Tensor run_chunks(const MaskBatch& batch, const torch::Tensor& prompts,
+                           const torch::Tensor& prompt_index, PromptMode mode, const torch::Tensor& label_ids,
+                           const std::vector<torch::Tensor>* deep) const;
+  // One encoder layer on h [B, T, H]; when mpos is defined only the <mask> rows leave it ([B, 1, H]).
+  torch::Tensor layer_forward(const Layer& ly, const torch::Tensor& h, const torch::Tensor& mask,
+                              const torch::Tensor& mpos) const;
   // Rows row0..row0+rows-1 sorted by length and split into runs of >= min_group rows that
   // minimise padded tokens + group_cost tokens per run.
   static std::vector<std::vector<std::size_t>> length_groups(const MaskBatch& batch, std::size_t row0,
