@@ -22,7 +22,7 @@ int eval_job(cluster::MpiSession& mpi, const EvalArgs& args) {
   cluster::broadcast(z, 0);
   std::vector<std::string> overrides = args.overrides;
   // Rank 0 alone judges the arguments (one error line); the others are ended by its MPI_Abort.
-  if (root && !args.data.empty() && io::parse_config_text(text, args.run + ":/config").task.name == "planted")
+  if (root && !args.data.empty() && parse_config_text(text, args.run + ":/config").task.name == "planted")
     throw UsageError("--data " + args.data + ": " + args.run +
                      " is a planted-task run, whose examples the model itself generates; it has no data file "
                      "to replace (score its own test or dev split with --split)");
@@ -31,7 +31,7 @@ int eval_job(cluster::MpiSession& mpi, const EvalArgs& args) {
     overrides.insert(overrides.end(), {"--task.test_file", args.data});
   }
   overrides.insert(overrides.end(), {"--eval.test", args.split == "test" ? "true" : "false"});
-  io::RunConfig cfg = io::parse_config_text(text, args.run + ":/config", overrides);
+  RunConfig cfg = parse_config_text(text, args.run + ":/config", overrides);
   cfg.validate();
   const std::unique_ptr<Replica> replica = build_replica(mpi, cfg);
   cluster::Cluster& cl = *replica->cluster;

@@ -59,7 +59,7 @@ std::string format_duration(double s) {
   return o.str();
 }
 
-std::unique_ptr<methods::Method> make_method(const io::RunConfig& cfg, int threads) {
+std::unique_ptr<methods::Method> make_method(const RunConfig& cfg, int threads) {
   es::CmaOptions o;
   o.dim = cfg.prompt.intrinsic_dim;
   o.popsize = cfg.cma.popsize;
@@ -78,7 +78,7 @@ std::unique_ptr<methods::Method> make_method(const io::RunConfig& cfg, int threa
 
 // Rank 0's run: everything the loop reads and writes.
 struct Run {
-  const io::RunConfig& cfg;
+  const RunConfig& cfg;
   Replica& replica;
   cluster::Cluster& cluster;
   methods::Method& method;
@@ -93,7 +93,7 @@ struct Run {
 // worth keeping (a failed start: no checkpoint, or not even an HDF5 file) and no live job writes
 // it: that one is kept aside as run.h5.partial-<time> and the run starts afresh, so the command
 // that failed is also the command that restarts. `created_dir` says whether the directory is new.
-std::string new_run_path(io::RunConfig& cfg, bool& created_dir) {
+std::string new_run_path(RunConfig& cfg, bool& created_dir) {
   if (cfg.output.run_name.empty())
     cfg.output.run_name = cfg.task.name + "-" + std::to_string(cfg.task.split_seed) + "-" + timestamp();
   const fs::path dir = fs::path(cfg.output.dir) / cfg.output.run_name;
@@ -132,9 +132,9 @@ constexpr const char* kResumable =
     "model.path (same weights), model.device, model.threads, output.checkpoint_every, output.log_every, "
     "and a larger cma.budget";
 
-std::vector<io::ConfigChange> resume_changes(const io::RunConfig& stored, const io::RunConfig& cfg,
+std::vector<ConfigChange> resume_changes(const RunConfig& stored, const RunConfig& cfg,
                                              const std::string& path) {
-  const std::vector<io::ConfigChange> changes = io::config_changes(stored, cfg);
+  const std::vector<ConfigChange> changes = config_changes(stored, cfg);
   for (const auto& c : changes) {
     if (c.key == "model.path" || c.key == "model.device" || c.key == "model.threads" ||
         c.key == "output.checkpoint_every" || c.key == "output.log_every")
@@ -149,7 +149,7 @@ std::vector<io::ConfigChange> resume_changes(const io::RunConfig& stored, const 
 // The bytes CMA-ES's matrices and this rank's projection need, checked against what the process
 // may still allocate (RLIMIT_AS, physical memory) before anything heavy, so that an impossible
 // size is one line instead of std::bad_alloc minutes later.
-void check_memory(const io::RunConfig& cfg) {
+void check_memory(const RunConfig& cfg) {
   const double d = cfg.prompt.intrinsic_dim;
   double hidden = 1024;
   try {
@@ -181,9 +181,9 @@ void check_memory(const io::RunConfig& cfg) {
                    (cfg.cma.covariance == es::Covariance::full ? " or use cma.covariance = diagonal" : ""));
 }
 
-RunHeader make_header(const io::RunConfig& cfg, const Replica& r, const std::string& command_line,
+RunHeader make_header(const RunConfig& cfg, const Replica& r, const std::string& command_line,
                       int ranks) {
-  const core::TaskData& data = r.root->data;
+  const TaskData& data = r.root->data;
   const cluster::Cluster& c = *r.cluster;
   RunHeader h;
   h.config_ini = cfg.to_ini();
@@ -259,15 +259,11 @@ double select_on_dev(Run& run, const Eigen::VectorXd& candidate, std::int64_t ge
 
 void log_progress(const Run& run, const methods::Step& s, double last_dev, double rate) {
   const Progress& p = run.progress;
-  double mean = 0;
-  for (double l : s.losses) mean += l;
-  mean /= static_cast<double>(s.losses.size());
   std::ostringstream line;
   line << std::fixed << std::setprecision(4) << "gen " << p.generation << " calls " << p.api_calls << "/"
-       << run.cfg.cma.budget << " best " << s.losses[s.best] << " mean " << mean << " train_acc "
+       << run.cfg.cma.budget << " best " << s.losses[s.best] << " mean " << s.mean_loss() << " train_acc "
        << *std::max_element(s.accuracies.begin(), s.accuracies.end()) << " dev " << last_dev;
-  for (std::size_t i = 0; i < s.own.size(); ++i)
-    if (run.method.series()[i].name == "sigma") line << " sigma " << s.own[i][0];
+  if (!s.note.empty()) line << " " << s.note;
   line << std::setprecision(1) << " calls/s " << rate << " eta "
        << format_duration(static_cast<double>(run.cfg.cma.budget - p.api_calls) / rate);
   run.log << line.str() << std::endl;
@@ -338,11 +334,11 @@ void final_test(Run& run) {
 }
 
 // The resumed run's model against the one it started with (by fingerprint).
-void check_resumed_model(const io::RunConfig& cfg, const Replica& replica, const Checkpoint& checkpoint,
-                         const std::vector<io::ConfigChange>& changes, const std::string& path) {
+void check_resumed_model(const RunConfig& cfg, const Replica& replica, const Checkpoint& checkpoint,
+                         const std::vector<ConfigChange>& changes, const std::string& path) {
   const std::string& now = replica.model->fingerprint();
   const bool path_changed = std::any_of(changes.begin(), changes.end(),
-                                        [](const io::ConfigChange& c) { return c.key == "model.path"; });
+                                        [](const ConfigChange& c) { return c.key == "model.path"; });
   if (checkpoint.weights_fingerprint.empty()) {
     if (path_changed)
       throw UsageError("--resume " + path + ": --model.path " + cfg.model.path +
@@ -356,8 +352,8 @@ void check_resumed_model(const io::RunConfig& cfg, const Replica& replica, const
 }
 
 // Rank 0 of `bbt train`, from a built replica to the exit code.
-int train_root(io::RunConfig& cfg, Replica& replica, const io::TrainArgs& args, const std::string& command_line,
-               const std::vector<io::ConfigChange>& changes) {
+int train_root(RunConfig& cfg, Replica& replica, const TrainArgs& args, const std::string& command_line,
+               const std::vector<ConfigChange>& changes) {
   cluster::Cluster& cl = *replica.cluster;
   const auto t_start = Clock::now();
   std::unique_ptr<methods::Method> method = make_method(cfg, replica.threads);
@@ -423,11 +419,11 @@ int train_root(io::RunConfig& cfg, Replica& replica, const io::TrainArgs& args, 
   return kExitFinished;
 }
 
-int train_job(cluster::MpiSession& mpi, const io::TrainArgs& args, const std::string& command_line,
+int train_job(cluster::MpiSession& mpi, const TrainArgs& args, const std::string& command_line,
               const cluster::ServeHooks& hooks) {
   // The configuration: parsed by every rank from the same text (a resumed run's stored text).
-  io::RunConfig cfg = args.config;
-  std::vector<io::ConfigChange> changes;
+  RunConfig cfg = args.config;
+  std::vector<ConfigChange> changes;
   if (!args.resume.empty()) {
     std::string text;
     if (mpi.rank() == 0) {
@@ -440,12 +436,12 @@ int train_job(cluster::MpiSession& mpi, const io::TrainArgs& args, const std::st
     }
     cluster::broadcast(text, 0);
     const std::string origin = args.resume + ":/config";
-    cfg = io::parse_config_text(text, origin, args.overrides);
+    cfg = parse_config_text(text, origin, args.overrides);
     cfg.validate();
     // Rank 0 alone judges the overrides (one error line); the others are ended by its MPI_Abort.
     // A run that never wrote a checkpoint starts afresh (train_root), so any override goes.
     if (mpi.rank() == 0 && !never_checkpointed(args.resume))
-      changes = resume_changes(io::parse_config_text(text, origin), cfg, args.resume);
+      changes = resume_changes(parse_config_text(text, origin), cfg, args.resume);
   }
   if (mpi.rank() == 0) check_memory(cfg);
   const std::unique_ptr<Replica> replica = build_replica(mpi, cfg);
@@ -471,7 +467,7 @@ int run_in_mpi(const std::function<int(cluster::MpiSession&)>& job) {
   }
 }
 
-int run_train(const io::TrainArgs& args, const std::string& command_line, const cluster::ServeHooks& hooks) {
+int run_train(const TrainArgs& args, const std::string& command_line, const cluster::ServeHooks& hooks) {
   cluster::install_stop_signals();
   return run_in_mpi([&](cluster::MpiSession& mpi) { return train_job(mpi, args, command_line, hooks); });
 }
