@@ -401,6 +401,15 @@ void set_config_value(RunConfig& config, const std::string& key, const std::stri
   find_key(key)->parse(config, value);
 }
 
+std::vector<ConfigChange> config_changes(const RunConfig& before, const RunConfig& after) {
+  std::vector<ConfigChange> out;
+  for (const auto& k : config_key_table()) {
+    std::string a = k.print(before), b = k.print(after);
+    if (a != b) out.push_back({k.name, std::move(a), std::move(b)});
+  }
+  return out;
+}
+
 std::vector<std::string> config_keys() {
   std::vector<std::string> keys;
   for (const auto& k : config_key_table()) keys.push_back(k.name);
@@ -494,6 +503,7 @@ std::string run_name(const std::string& config_file, const std::vector<std::stri
 TrainArgs parse_train_args(const std::vector<std::string>& args) {
   TrainArgs out;
   std::vector<std::string> overrides;
+  bool seen_config = false, seen_resume = false;
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto take_value = [&](const std::string& flag) -> std::string {
@@ -509,9 +519,15 @@ TrainArgs parse_train_args(const std::vector<std::string>& args) {
     } else if (a == "--print-run-name") {
       out.print_run_name = true;
     } else if (a == "--config" || a.rfind("--config=", 0) == 0) {
-      out.config_file = take_value("--config");
+      const std::string file = take_value("--config");
+      if (seen_config) throw UsageError("option '--config' given twice ('" + out.config_file + "', '" + file + "'); give one configuration file");
+      seen_config = true;
+      out.config_file = file;
     } else if (a == "--resume" || a.rfind("--resume=", 0) == 0) {
-      out.resume = take_value("--resume");
+      const std::string file = take_value("--resume");
+      if (seen_resume) throw UsageError("option '--resume' given twice ('" + out.resume + "', '" + file + "')");
+      seen_resume = true;
+      out.resume = file;
     } else {
       overrides.push_back(a);
       if (a.find('=') == std::string::npos && i + 1 < args.size()) overrides.push_back(args[++i]);
@@ -536,7 +552,14 @@ TrainArgs parse_train_args(const std::vector<std::string>& args) {
     out.run_name = run_name(out.config_file, overrides);
     return out;
   }
-  if (!out.resume.empty()) return out;  // the stored configuration is read by the job itself
+  if (seen_resume) {
+    if (out.resume.empty()) throw UsageError("option '--resume' needs a run file");
+    if (seen_config)
+      throw UsageError("--config " + out.config_file + " with --resume " + out.resume +
+                       ": a resumed run continues with the configuration stored in its run file; drop --config");
+    split_overrides(overrides);  // unknown keys are refused here, before MPI starts
+    return out;  // the stored configuration is read by the job itself
+  }
   const std::string text = out.config_file.empty() ? std::string() : read_config_file(out.config_file);
   out.config = parse_config_text(text, out.config_file.empty() ? "<none>" : out.config_file, overrides);
   out.config.validate();

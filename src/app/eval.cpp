@@ -21,8 +21,13 @@ int eval_job(cluster::MpiSession& mpi, const EvalArgs& args) {
   cluster::broadcast(text, 0);
   cluster::broadcast(z, 0);
   std::vector<std::string> overrides = args.overrides;
+  // Rank 0 alone judges the arguments (one error line); the others are ended by its MPI_Abort.
+  if (root && !args.data.empty() && parse_config_text(text, args.run + ":/config").task.name == "planted")
+    throw UsageError("--data " + args.data + ": " + args.run +
+                     " is a planted-task run, whose examples the model itself generates; it has no data file "
+                     "to replace (score its own test or dev split with --split)");
   if (!args.data.empty()) {
-    if (args.split != "test") throw UsageError("--data replaces the test file; use it with --split test");
+    if (root && args.split != "test") throw UsageError("--data replaces the test file; use it with --split test");
     overrides.insert(overrides.end(), {"--task.test_file", args.data});
   }
   overrides.insert(overrides.end(), {"--eval.test", args.split == "test" ? "true" : "false"});

@@ -83,6 +83,47 @@ void prepare_deep(const RunConfig& cfg, Replica& r, const std::string& run_file)
   r.evaluator->set_deep(deep_projections(cfg, r));
 }
 
+// Every rank against rank 0: the configuration (but model.path and model.threads, which may
+// differ per node) and the fingerprint of the weights loaded. A difference ends the job in one line
+// naming the ranks and, for the configuration, the first key that differs.
+void check_ranks_agree(const cluster::MpiSession& mpi, const RunConfig& cfg, const std::string& fingerprint) {
+  if (mpi.size() == 1) return;
+  const auto& table = config_key_table();
+  std::string mine;
+  for (const auto& k : table)
+    if (k.name != "model.path" && k.name != "model.threads") mine += k.name + "=" + k.print(cfg) + '\0';
+  std::string theirs = mine + fingerprint;
+  cluster::broadcast(theirs, 0);
+  std::vector<double> verdict = {-1, 0};  // index of the first key that differs; weights differ
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < table.size() && verdict[0] < 0; ++i) {
+    if (table[i].name == "model.path" || table[i].name == "model.threads") continue;
+    const std::string entry = table[i].name + "=" + table[i].print(cfg) + '\0';
+    if (theirs.compare(at, entry.size(), entry) != 0) verdict[0] = static_cast<double>(i);
+    at += entry.size();
+  }
+  if (verdict[0] < 0) verdict[1] = theirs.compare(mine.size(), std::string::npos, fingerprint) != 0 ? 1 : 0;
+  const std::vector<double> all = cluster::gather_fixed(verdict, 0);
+  if (mpi.rank() != 0) return;
+  std::string config_ranks, weight_ranks;
+  for (int r = 1; r < mpi.size(); ++r) {
+    const double key = all[2 * static_cast<std::size_t>(r)], weights = all[2 * static_cast<std::size_t>(r) + 1];
+    if (key >= 0) {
+      const ConfigKey& k = table[static_cast<std::size_t>(key)];
+      config_ranks += std::string(config_ranks.empty() ? "" : ", ") + "rank " + std::to_string(r) +
+                      " differs from rank 0 in " + k.name + " (rank 0: " + k.print(cfg) + ")";
+    } else if (weights != 0) {
+      weight_ranks += std::string(weight_ranks.empty() ? "" : ", ") + "rank " + std::to_string(r);
+    }
+  }
+  if (!config_ranks.empty())
+    throw UsageError("ranks disagree on the configuration: " + config_ranks +
+                     "; start every rank with the same configuration");
+  if (!weight_ranks.empty())
+    throw Error("ranks disagree on the model: " + weight_ranks + " loaded other weights than rank 0 (" +
+                cfg.model.path + ", fingerprint " + fingerprint + "); every rank needs the same model");
+}
+
 }  // namespace
 
 core::Scorer make_scorer(const RunConfig& cfg, const TaskInfo& task) {
@@ -100,6 +141,7 @@ std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const RunConfig
   r->load.dtype = pick_dtype(cfg, r->load.device);
   r->load.max_batch = cfg.eval.batch_size > 0 ? cfg.eval.batch_size : (r->load.device.is_cuda() ? 1024 : 64);
   r->model = std::make_unique<model::Roberta>(model::Roberta::load(cfg.model.path, r->load));
+  check_ranks_agree(mpi, cfg, r->model->fingerprint());
 
   // Rank 0 resolves the task (tokenizer) and tells the others the verbalizer ids.
   if (root) {

@@ -25,7 +25,7 @@ std::string slot_path(int slot, const std::string& name) { return std::string(kS
 io::RunFileLayout& add_header(io::RunFileLayout& layout, const RunHeader& h) {
   return layout.int_attr("format_version", 1)
       .string_attr(schema::kConfig, h.config_ini)
-      .string_attr("command_line", h.command_line)
+      .string_attr(schema::kCommandLine, h.command_line)
       .int_attr(schema::kNRanks, h.n_ranks)
       .string_attr("started_at", iso_time())
       .string_attr("model_path", h.model_path)
@@ -42,7 +42,9 @@ io::RunFileLayout& add_header(io::RunFileLayout& layout, const RunHeader& h) {
       .int_attr("n_test", h.n_test)
       .string_attr("device", h.device)
       .string_attr("dtype", h.dtype)
-      .int_attr("threads_per_rank", h.threads_per_rank);
+      .int_attr("threads_per_rank", h.threads_per_rank)
+      .string_attr(schema::kWeightsFingerprint, h.weights_fingerprint)
+      .string_attr(schema::kResumes, "");
 }
 
 void add_series(io::RunFileLayout& layout, const RunHeader& h, const methods::Method& method) {
@@ -166,7 +168,7 @@ std::vector<std::pair<std::string, std::string>> paths() {
       if (c == '/') c = '_';
     out.emplace_back(key, p);
   }
-  for (const char* a : {kConfig, kNRanks, kTask, kMetric, kSplitSeed, kSeed})
+  for (const char* a : {kConfig, kNRanks, kTask, kMetric, kSplitSeed, kSeed, kCommandLine, kWeightsFingerprint, kResumes})
     out.emplace_back("attr_" + std::string(a), a);
   return out;
 }
@@ -198,9 +200,14 @@ RunRecord RunRecord::create(const std::string& path, const RunHeader& h, const m
   return RunRecord(std::move(w), method.series(), static_cast<std::size_t>(h.n_ranks), 0);
 }
 
-RunRecord RunRecord::resume(const std::string& path, const Checkpoint& c, const methods::Method& method) {
+RunRecord RunRecord::resume(const std::string& path, const Checkpoint& c, const methods::Method& method,
+                            const std::string& resume_line, const std::string& config_ini) {
+  std::vector<std::pair<std::string, std::string>> attrs = {
+      {schema::kResumes, c.resumes + (c.resumes.empty() ? "" : "\n") + iso_time() + " at generation " +
+                             std::to_string(c.progress.generation) + ": " + resume_line}};
+  if (!config_ini.empty()) attrs.emplace_back(schema::kConfig, config_ini);
   io::RunFileWriter w = io::RunFileWriter::open_for_resume(
-      path, {{schema::kTrain, c.progress.generation}, {schema::kDev, c.progress.dev_rows}});
+      path, {{schema::kTrain, c.progress.generation}, {schema::kDev, c.progress.dev_rows}}, attrs);
   return RunRecord(std::move(w), method.series(), static_cast<std::size_t>(c.file_ranks), c.slot);
 }
 
@@ -300,7 +307,66 @@ std::string read_config_text(const std::string& path) {
   return io::RunFileReader(path).string_attribute(schema::kConfig);
 }
 
-Checkpoint read_checkpoint(const std::string& path, const std::string& state_group) {
+namespace {
+
+// Reads slot `slot` into `out` and restores `method` from it; throws bbt::Error saying what is wrong.
+void read_slot(const io::RunFileReader& r, int slot, methods::Method& method, Checkpoint& out) {
+  Progress p;
+  p.generation = r.read_int64_scalar(slot_path(slot, "generation"));
+  if (p.generation < 0) throw Error("never written");
+  p.api_calls = r.read_int64_scalar(slot_path(slot, "api_calls"));
+  p.dev_rows = r.read_int64_scalar(slot_path(slot, "dev_rows"));
+  p.best_generation = r.read_int64_scalar(slot_path(slot, "best_generation"));
+  p.best_dev = r.read_double_scalar(slot_path(slot, "best_dev_metric"));
+  p.elapsed = r.read_double_scalar(slot_path(slot, "elapsed_seconds"));
+  if (r.exists(schema::kTestInitialMetric)) p.initial_test = r.read_double_scalar(schema::kTestInitialMetric);
+  const io::Array<double> z = r.read_double(slot_path(slot, "best_z"));
+  p.best_z = Eigen::Map<const Eigen::VectorXd>(z.values.data(), static_cast<Eigen::Index>(z.values.size()));
+  const std::string at = "generation " + std::to_string(p.generation) + ": ";
+  // Counters against the series the file holds.
+  const std::int64_t train_rows = static_cast<std::int64_t>(r.shape(schema::kTrainGeneration).at(0));
+  const std::int64_t dev_rows = static_cast<std::int64_t>(r.shape(schema::kDevGeneration).at(0));
+  if (p.generation > train_rows)
+    throw Error(at + "the file holds only " + std::to_string(train_rows) + " generations");
+  if (p.dev_rows < 0 || p.dev_rows > dev_rows)
+    throw Error(at + "dev_rows " + std::to_string(p.dev_rows) + " outside 0.." + std::to_string(dev_rows));
+  const std::int64_t calls =
+      p.generation == 0 ? 0 : r.read_int64(schema::kTrainApiCalls).values.at(static_cast<std::size_t>(p.generation - 1));
+  if (p.api_calls != calls)
+    throw Error(at + "api_calls " + std::to_string(p.api_calls) + " but /train/api_calls says " + std::to_string(calls));
+  if (p.best_generation < -1 || p.best_generation >= std::max<std::int64_t>(p.generation, 1))
+    throw Error(at + "best_generation " + std::to_string(p.best_generation) + " out of range");
+  if (!std::isfinite(p.elapsed) || p.elapsed < 0) throw Error(at + "elapsed_seconds is not a time");
+  if (std::isnan(p.best_dev) || (p.best_generation >= 0 && !std::isfinite(p.best_dev)))
+    throw Error(at + "best_dev_metric is not a number");
+  if (!p.best_z.allFinite()) throw Error(at + "best_z holds non-finite values");
+  if (p.best_z.size() != method.prompt_dim())
+    throw Error(at + "best_z has " + std::to_string(p.best_z.size()) + " values, not " +
+                std::to_string(method.prompt_dim()));
+  // The method's state: its names and shapes, then the method's own checks in restore().
+  const std::string prefix = slot_path(slot, method.state_group() + "/");
+  methods::StateArrays state;
+  for (const auto& name : r.datasets()) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    const io::Array<double> a = r.read_double(name);
+    const Eigen::Index rows = a.shape.size() > 0 ? static_cast<Eigen::Index>(a.shape[0]) : 1;
+    const Eigen::Index cols = a.shape.size() > 1 ? static_cast<Eigen::Index>(a.shape[1]) : 1;
+    Eigen::MatrixXd m = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+        a.values.data(), rows, cols);
+    state.emplace_back(name.substr(prefix.size()), std::move(m));
+  }
+  try {
+    method.restore(state);
+  } catch (const Error& e) {
+    throw Error(at + e.what());
+  }
+  out.progress = std::move(p);
+  out.slot = slot;
+}
+
+}  // namespace
+
+Checkpoint read_checkpoint(const std::string& path, methods::Method& method) {
   io::RunFileReader r(path);
   Checkpoint out;
   out.file_ranks = static_cast<int>(r.int_attribute(schema::kNRanks));
@@ -308,31 +374,33 @@ Checkpoint read_checkpoint(const std::string& path, const std::string& state_gro
     out.finished = true;
     return out;
   }
-  const std::int64_t slot = r.read_int64_scalar(schema::kCheckpointLatest);
-  if (slot != 0 && slot != 1) throw Error(path + ": no checkpoint to resume from (/checkpoint/latest unset)");
-  out.slot = static_cast<int>(slot);
-  const std::string prefix = slot_path(out.slot, state_group + "/");
-  for (const auto& name : r.datasets()) {
-    if (name.rfind(prefix, 0) != 0) continue;
-    const io::Array<double> a = r.read_double(name);
-    const Eigen::Index rows = a.shape.size() > 0 ? static_cast<Eigen::Index>(a.shape[0]) : 1;
-    const Eigen::Index cols = a.shape.size() > 1 ? static_cast<Eigen::Index>(a.shape[1]) : 1;
-    Eigen::MatrixXd m =
-        Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-            a.values.data(), rows, cols);
-    out.state.emplace_back(name.substr(prefix.size()), std::move(m));
+  if (r.has_attribute(schema::kWeightsFingerprint))
+    out.weights_fingerprint = r.string_attribute(schema::kWeightsFingerprint);
+  if (r.has_attribute(schema::kResumes)) out.resumes = r.string_attribute(schema::kResumes);
+  const std::int64_t latest = r.exists(schema::kCheckpointLatest) ? r.read_int64_scalar(schema::kCheckpointLatest) : -1;
+  std::string problems;
+  if (latest != 0 && latest != 1) {
+    if (latest == -1 && r.read_int64_scalar(slot_path(0, "generation")) < 0 &&
+        r.read_int64_scalar(slot_path(1, "generation")) < 0) {
+      out.none = true;
+      return out;
+    }
+    problems = std::string(schema::kCheckpointLatest) + " is " + std::to_string(latest) + " (expected 0 or 1)";
   }
-  Progress& p = out.progress;
-  p.generation = r.read_int64_scalar(slot_path(out.slot, "generation"));
-  p.api_calls = r.read_int64_scalar(slot_path(out.slot, "api_calls"));
-  p.dev_rows = r.read_int64_scalar(slot_path(out.slot, "dev_rows"));
-  p.best_generation = r.read_int64_scalar(slot_path(out.slot, "best_generation"));
-  p.best_dev = r.read_double_scalar(slot_path(out.slot, "best_dev_metric"));
-  p.elapsed = r.read_double_scalar(slot_path(out.slot, "elapsed_seconds"));
-  if (r.exists(schema::kTestInitialMetric)) p.initial_test = r.read_double_scalar(schema::kTestInitialMetric);
-  const io::Array<double> z = r.read_double(slot_path(out.slot, "best_z"));
-  p.best_z = Eigen::Map<const Eigen::VectorXd>(z.values.data(), static_cast<Eigen::Index>(z.values.size()));
-  return out;
+  const int first = latest == 1 ? 1 : 0;
+  for (int slot : {first, 1 - first}) {
+    try {
+      read_slot(r, slot, method, out);
+      if (!problems.empty())
+        out.warning = path + ": " + problems + "; resuming from " + kSlots[slot] + " (generation " +
+                      std::to_string(out.progress.generation) + ")";
+      return out;
+    } catch (const Error& e) {
+      problems += (problems.empty() ? "" : "; ") + std::string(kSlots[slot]) +
+                  (slot == latest ? " (the latest)" : "") + ": " + e.what();
+    }
+  }
+  throw Error(path + ": no usable checkpoint to resume from: " + problems);
 }
 
 std::vector<double> read_layer_stats(const std::string& path) {
@@ -346,6 +414,14 @@ std::vector<double> read_kept_prompt(const std::string& path) {
   for (double v : z)
     if (std::isnan(v)) throw Error(path + ": /best/z is not written yet (no dev evaluation so far)");
   return z;
+}
+
+bool never_checkpointed(const std::string& path) {
+  const io::RunFileReader r(path);
+  if (r.exists(schema::kRunFinished) && r.read_int64_scalar(schema::kRunFinished) == 1) return false;
+  const std::int64_t latest = r.exists(schema::kCheckpointLatest) ? r.read_int64_scalar(schema::kCheckpointLatest) : -1;
+  return latest == -1 && r.read_int64_scalar(slot_path(0, "generation")) < 0 &&
+         r.read_int64_scalar(slot_path(1, "generation")) < 0;
 }
 
 std::string run_state(const std::string& path) {

@@ -9,6 +9,11 @@
 #include <iostream>
 #include <limits>
 #include <memory>
+#include <optional>
+#include <fstream>
+#include <algorithm>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <sstream>
 
 #include "bbt/app/job.hpp"
@@ -21,6 +26,8 @@
 #include "bbt/methods/bbt.hpp"
 #include "bbt/methods/bbtv2.hpp"
 #include "bbt/model/blas.hpp"
+#include "bbt/model/config.hpp"
+#include "bbt/io/run_file.hpp"
 
 namespace bbt::app {
 namespace {
@@ -94,19 +101,96 @@ struct Run {
   std::ostream& log = std::cout;
 };
 
-// A new run's file path under output.dir (refusing an existing one).
-std::string new_run_path(RunConfig& cfg) {
+// A new run's file path under output.dir. An existing run file is refused, unless it holds no run
+// worth keeping (a failed start: no checkpoint, or not even an HDF5 file) and no live job writes
+// it: that one is kept aside as run.h5.partial-<time> and the run starts afresh, so the command
+// that failed is also the command that restarts. `created_dir` says whether the directory is new.
+std::string new_run_path(RunConfig& cfg, bool& created_dir) {
   if (cfg.output.run_name.empty())
     cfg.output.run_name = cfg.task.name + "-" + std::to_string(cfg.task.split_seed) + "-" + timestamp();
   const fs::path dir = fs::path(cfg.output.dir) / cfg.output.run_name;
   std::error_code ec;
-  fs::create_directories(dir, ec);
+  created_dir = fs::create_directories(dir, ec);
   if (ec) throw Error("cannot create run directory '" + dir.string() + "': " + ec.message());
   const std::string path = (dir / "run.h5").string();
-  if (fs::exists(path))
-    throw UsageError("run file '" + path + "' exists; continue it with bbt train --resume " + path +
-                     " or choose another output.run_name");
+  if (fs::exists(path)) {
+    std::string state;
+    try {
+      state = run_state(path);
+    } catch (const Error&) {
+      state = "unreadable";
+    }
+    if (state != "partial" && state != "unreadable")
+      throw UsageError("run file '" + path + "' exists; continue it with bbt train --resume " + path +
+                       " or choose another output.run_name");
+    const std::string aside = io::set_aside(path);
+    std::cout << "bbt: " << path << " holds no checkpoint (a failed start); kept as " << aside
+              << ", starting afresh" << std::endl;
+  }
   return path;
+}
+
+// Removes what a failed creation left: the file and, if this run made it, the empty directory.
+void remove_failed_start(const std::string& path, bool created_dir) {
+  std::error_code ec;
+  fs::remove(path, ec);
+  if (created_dir) fs::remove(fs::path(path).parent_path(), ec);  // only if empty
+}
+
+// A resume may change how fast and how often it reports, never what it computes: the keys below,
+// a larger cma.budget, and model.path when the weights there are the run's (checked by
+// fingerprint in train_root). Returns the changes; refuses any other in one line.
+constexpr const char* kResumable =
+    "model.path (same weights), model.device, model.threads, output.checkpoint_every, output.log_every, "
+    "and a larger cma.budget";
+
+std::vector<ConfigChange> resume_changes(const RunConfig& stored, const RunConfig& cfg,
+                                             const std::string& path) {
+  const std::vector<ConfigChange> changes = config_changes(stored, cfg);
+  for (const auto& c : changes) {
+    if (c.key == "model.path" || c.key == "model.device" || c.key == "model.threads" ||
+        c.key == "output.checkpoint_every" || c.key == "output.log_every")
+      continue;
+    if (c.key == "cma.budget" && cfg.cma.budget > stored.cma.budget) continue;
+    throw UsageError("--resume " + path + ": --" + c.key + " " + c.after + " would change what the run computes (" +
+                     c.key + " = " + c.before + " in the run file); a resume may change only " + kResumable);
+  }
+  return changes;
+}
+
+// The bytes CMA-ES's matrices and this rank's projection need, checked against what the process
+// may still allocate (RLIMIT_AS, physical memory) before anything heavy, so that an impossible
+// size is one line instead of std::bad_alloc minutes later.
+void check_memory(const RunConfig& cfg) {
+  const double d = cfg.prompt.intrinsic_dim;
+  double hidden = 1024;
+  try {
+    hidden = static_cast<double>(model::read_config(cfg.model.path + "/config.json").hidden_size);
+  } catch (const Error&) {
+    return;  // the model's own loader reports a bad directory
+  }
+  // Full covariance: C, B, the pending B, the rank-mu product, the checkpoint's copies (~8 d x d).
+  const double cma = cfg.cma.covariance == es::Covariance::full ? 8.0 * 8.0 * d * d : 16.0 * 8.0 * d;
+  const double projection = d * cfg.prompt.n_tokens * hidden * 4.0;
+  double avail = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  rlimit lim{};
+  if (getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
+    long pages = 0;
+    std::ifstream("/proc/self/statm") >> pages;
+    avail = std::min(avail, static_cast<double>(lim.rlim_cur) - static_cast<double>(pages) * sysconf(_SC_PAGESIZE));
+  }
+  const double need = cma + projection;
+  if (need <= avail) return;
+  auto gib = [](double b) {
+    std::ostringstream o;
+    o << std::setprecision(3) << b / (1024.0 * 1024 * 1024) << " GiB";
+    return o.str();
+  };
+  throw UsageError("prompt.intrinsic_dim = " + std::to_string(cfg.prompt.intrinsic_dim) + " needs about " +
+                   gib(need) + " (CMA-ES " + (cfg.cma.covariance == es::Covariance::full ? "full" : "diagonal") +
+                   " covariance " + gib(cma) + ", projection " + gib(projection) + ") but this process may allocate " +
+                   gib(std::max(0.0, avail)) + "; lower prompt.intrinsic_dim" +
+                   (cfg.cma.covariance == es::Covariance::full ? " or use cma.covariance = diagonal" : ""));
 }
 
 RunHeader make_header(const RunConfig& cfg, const Replica& r, const std::string& command_line,
@@ -142,6 +226,7 @@ RunHeader make_header(const RunConfig& cfg, const Replica& r, const std::string&
     h.deep_prompt_shape = {static_cast<std::size_t>(r.model->config().num_hidden_layers),
                            static_cast<std::size_t>(cfg.prompt.n_tokens),
                            static_cast<std::size_t>(r.model->config().hidden_size)};
+  h.weights_fingerprint = r.model->fingerprint();
   return h;
 }
 
@@ -212,6 +297,9 @@ void log_progress(const Run& run, const methods::Step& s, double last_dev, doubl
   run.log << line.str() << std::endl;
 }
 
+// Consecutive generations in which no candidate had a finite loss before the run is ended.
+constexpr std::int64_t kNonFiniteGenerations = 5;
+
 // The loop proper; returns kExitCheckpointed when a stop signal ended it, with the stop reason.
 int train_steps(Run& run, std::string& stop_reason) {
   Progress& p = run.progress;
@@ -219,6 +307,7 @@ int train_steps(Run& run, std::string& stop_reason) {
   double last_dev = p.dev_rows > 0 ? p.best_dev : std::numeric_limits<double>::quiet_NaN();
   const auto t_loop = Clock::now();
   const std::int64_t calls_at_start = p.api_calls;
+  std::int64_t nonfinite_run = 0;  // consecutive generations without one finite loss
   stop_reason = "budget";
   while (p.api_calls < budget) {
     if (run.cluster.stop_requested()) {
@@ -241,6 +330,13 @@ int train_steps(Run& run, std::string& stop_reason) {
     p.elapsed += seconds_since(t_gen);
     if (p.generation % run.cfg.output.checkpoint_every == 0) run.record.write_checkpoint(run.method, p);
     run.record.flush();
+    const bool none_finite = std::none_of(s.losses.begin(), s.losses.end(), [](double l) { return std::isfinite(l); });
+    nonfinite_run = none_finite ? nonfinite_run + 1 : 0;
+    if (nonfinite_run >= kNonFiniteGenerations)
+      throw Error("generations " + std::to_string(p.generation - nonfinite_run) + ".." +
+                  std::to_string(p.generation - 1) + ": every candidate's loss was NaN or infinite (" +
+                  run.record.path() + " keeps them); the model's outputs are unusable: check the weights, " +
+                  "prompt.alpha and loss.logit_scale");
     if (p.generation % run.cfg.output.log_every == 0 || p.api_calls >= budget)
       log_progress(run, s, last_dev,
                    static_cast<double>(p.api_calls - calls_at_start) / std::max(1e-9, seconds_since(t_loop)));
@@ -266,31 +362,74 @@ void final_test(Run& run) {
           << "); initial prompt (z = 0): " << p.initial_test << std::endl;
 }
 
+// The resumed run's model against the one it started with (by fingerprint).
+void check_resumed_model(const RunConfig& cfg, const Replica& replica, const Checkpoint& checkpoint,
+                         const std::vector<ConfigChange>& changes, const std::string& path) {
+  const std::string& now = replica.model->fingerprint();
+  const bool path_changed = std::any_of(changes.begin(), changes.end(),
+                                        [](const ConfigChange& c) { return c.key == "model.path"; });
+  if (checkpoint.weights_fingerprint.empty()) {
+    if (path_changed)
+      throw UsageError("--resume " + path + ": --model.path " + cfg.model.path +
+                       " cannot be checked against the run's weights (the file predates weight fingerprints); "
+                       "resume with the run's own model.path");
+    return;
+  }
+  if (now != checkpoint.weights_fingerprint)
+    throw Error("--resume " + path + ": the model at " + cfg.model.path + " holds other weights (fingerprint " +
+                now + ") than the run started with (" + checkpoint.weights_fingerprint + ")");
+}
+
 // Rank 0 of `bbt train`, from a built replica to the exit code.
-int train_root(RunConfig& cfg, Replica& replica, const TrainArgs& args,
-               const std::string& command_line) {
+int train_root(RunConfig& cfg, Replica& replica, const TrainArgs& args, const std::string& command_line,
+               const std::vector<ConfigChange>& changes) {
   cluster::Cluster& cl = *replica.cluster;
   const auto t_start = Clock::now();
   std::unique_ptr<methods::Method> method = make_method(cfg, replica);
-  const bool resumed = !args.resume.empty();
+  bool resumed = !args.resume.empty();
   Checkpoint checkpoint;
   if (resumed) {
-    checkpoint = read_checkpoint(args.resume, method->state_group());
+    checkpoint = read_checkpoint(args.resume, *method);
     if (checkpoint.finished) {
       std::cout << "bbt: " << args.resume << " has already finished; nothing to resume" << std::endl;
       cl.finish(kExitFinished);
       return kExitFinished;
     }
-    method->restore(checkpoint.state);
-  } else {
-    checkpoint.progress.best_z = Eigen::VectorXd::Zero(method->prompt_dim());
+    if (checkpoint.none) {
+      // A failed start: nothing to continue; run again from its configuration, keeping the file aside.
+      const std::string aside = io::set_aside(args.resume);
+      std::cout << "bbt: " << args.resume << " holds no checkpoint (a failed start); kept as " << aside
+                << ", starting afresh with its configuration" << std::endl;
+      resumed = false;
+      checkpoint = Checkpoint{};
+    } else {
+      check_resumed_model(cfg, replica, checkpoint, changes, args.resume);
+      if (!checkpoint.warning.empty()) std::cerr << "bbt: warning: " << checkpoint.warning << std::endl;
+    }
   }
-  RunRecord record = resumed ? RunRecord::resume(args.resume, checkpoint, *method)
-                             : RunRecord::create(new_run_path(cfg),
-                                                 make_header(cfg, replica, command_line, cl.size()), *method);
-  Run run{
-      cfg,    replica, cl, *method, make_scorer(cfg, replica.task), std::move(record), checkpoint.progress,
-      resumed};
+  if (!resumed) checkpoint.progress.best_z = Eigen::VectorXd::Zero(method->prompt_dim());
+  std::optional<RunRecord> record;
+  if (resumed) {
+    std::string line = command_line;
+    for (std::size_t i = 0; i < changes.size(); ++i)
+      line += (i ? ", " : " (changed: ") + changes[i].key + " " + changes[i].before + " -> " + changes[i].after +
+              (i + 1 == changes.size() ? ")" : "");
+    record.emplace(RunRecord::resume(args.resume, checkpoint, *method, line, changes.empty() ? "" : cfg.to_ini()));
+    for (const auto& c : changes)
+      std::cout << "resume changes " << c.key << ": " << c.before << " -> " << c.after << "\n";
+  } else {
+    bool created_dir = false;
+    const std::string path = args.resume.empty() ? new_run_path(cfg, created_dir) : args.resume;
+    RunHeader header = make_header(cfg, replica, command_line, cl.size());
+    try {
+      record.emplace(RunRecord::create(path, header, *method));
+    } catch (...) {
+      remove_failed_start(path, created_dir);
+      throw;
+    }
+  }
+  Run run{cfg,  replica, cl, *method, make_scorer(cfg, replica.task), std::move(*record), checkpoint.progress,
+          resumed};
   log_start(run);
   if (!resumed && cfg.eval.test && cl.split(Split::kTest).size() > 0) initial_test(run);
   std::string stop_reason;
@@ -313,16 +452,30 @@ int train_job(cluster::MpiSession& mpi, const TrainArgs& args, const std::string
               const cluster::ServeHooks& hooks) {
   // The configuration: parsed by every rank from the same text (a resumed run's stored text).
   RunConfig cfg = args.config;
+  std::vector<ConfigChange> changes;
   if (!args.resume.empty()) {
     std::string text;
-    if (mpi.rank() == 0) text = read_config_text(args.resume);
+    if (mpi.rank() == 0) {
+      try {
+        text = read_config_text(args.resume);
+      } catch (const Error& e) {
+        throw Error(std::string(e.what()) +
+                    "; if the run never started, run the command that created it again (it keeps this file aside)");
+      }
+    }
     cluster::broadcast(text, 0);
-    cfg = parse_config_text(text, args.resume + ":/config", args.overrides);
+    const std::string origin = args.resume + ":/config";
+    cfg = parse_config_text(text, origin, args.overrides);
     cfg.validate();
+    // Rank 0 alone judges the overrides (one error line); the others are ended by its MPI_Abort.
+    // A run that never wrote a checkpoint starts afresh (train_root), so any override goes.
+    if (mpi.rank() == 0 && !never_checkpointed(args.resume))
+      changes = resume_changes(parse_config_text(text, origin), cfg, args.resume);
   }
+  if (mpi.rank() == 0) check_memory(cfg);
   const std::unique_ptr<Replica> replica = build_replica(mpi, cfg, args.resume);
   if (mpi.rank() != 0) return replica->cluster->serve(hooks);
-  return train_root(cfg, *replica, args, command_line);
+  return train_root(cfg, *replica, args, command_line, changes);
 }
 
 }  // namespace

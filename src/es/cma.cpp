@@ -489,6 +489,46 @@ Cma Cma::restore(const CmaOptions& options, const CmaState& state) {
     shape("pending_D", state.pending_D, init.D);
   }
   if (state.stop_code < 0 || state.stop_code > kTolConditionCov) fail("unknown stop code");
+  // Values: finite where a running strategy has them finite, a symmetric covariance with a positive
+  // diagonal and correlations within [-1, 1], and counters that agree with each other.
+  auto finite = [&](const char* name, const Eigen::MatrixXd& m) {
+    const Eigen::Index bad = m.size() - m.array().isFinite().count();
+    if (bad > 0) fail(std::string("'") + name + "' holds " + std::to_string(bad) + " non-finite value(s)");
+  };
+  finite("mean", state.mean);
+  finite("cov", state.cov);
+  finite("B", state.B);
+  finite("D", state.D);
+  finite("pc", state.pc);
+  finite("ps", state.ps);
+  finite("best_x", state.best_x);
+  finite("Z", state.Z);
+  finite("Y", state.Y);
+  if (state.has_pending) {
+    finite("pending_B", state.pending_B);
+    finite("pending_D", state.pending_D);
+  }
+  if (!(std::isfinite(state.sigma) && state.sigma > 0)) fail("sigma is " + std::to_string(state.sigma));
+  if (!(std::isfinite(state.ps_decay) && state.ps_decay >= 0 && state.ps_decay <= 1)) fail("ps_decay out of range");
+  if ((state.D.array() < 0).any()) fail("'D' holds negative values");
+  if (state.covariance == Covariance::full) {
+    for (Eigen::Index j = 0; j < n; ++j) {
+      if (!(state.cov(j, j) > 0)) fail("the covariance's diagonal is not positive");
+      for (Eigen::Index i = j + 1; i < n; ++i) {
+        const double c = state.cov(i, j);
+        if (c != state.cov(j, i)) fail("the covariance is not symmetric");
+        if (c * c > state.cov(i, i) * state.cov(j, j) * (1 + 1e-9)) fail("the covariance is not positive");
+      }
+    }
+  } else if (!(state.cov.array() > 0).all()) {
+    fail("the diagonal covariance is not positive");
+  }
+  if (state.generation < 0 || state.evaluations != static_cast<long>(state.generation) * lambda ||
+      state.nonfinite < 0 || state.nonfinite > state.evaluations || state.history_count != state.generation ||
+      state.eigen_generation < 0 || state.eigen_generation > state.generation ||
+      (state.has_pending && (state.pending_generation < 0 || state.pending_generation > state.generation)))
+    fail("its counters disagree (generation " + std::to_string(state.generation) + ", evaluations " +
+         std::to_string(state.evaluations) + ")");
 
   cma.state_ = state;
   cma.rng_.set_state(state.rng);

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <limits>
 #include <set>
 
@@ -423,6 +425,15 @@ RunFileWriter RunFileWriter::create(const std::string& path, const RunFileLayout
         file_ctx + ": setting format");
   const unsigned flags = if_exists == IfExists::kFail ? H5F_ACC_EXCL : H5F_ACC_TRUNC;
   impl->file = Handle(H5Fcreate(path.c_str(), flags, H5P_DEFAULT, fapl.get()), "cannot create " + file_ctx);
+  // From here the file is ours: a creation that fails (disk full, no memory) removes it, so a
+  // failed start leaves no half-made file behind (declared after impl: runs first, lock still held).
+  struct RemoveOnFailure {
+    std::string path;
+    bool armed = true;
+    ~RemoveOnFailure() {
+      if (armed) ::unlink(path.c_str());
+    }
+  } remove_on_failure{path};
   const hid_t file = impl->file.get();
 
   {
@@ -496,11 +507,25 @@ RunFileWriter RunFileWriter::create(const std::string& path, const RunFileLayout
 
   impl->open_datasets();
   impl->start_swmr();
+  remove_on_failure.armed = false;
   return RunFileWriter(std::move(impl));
 }
 
+std::string set_aside(const std::string& path) {
+  const WriterLock lock = WriterLock::acquire(path);  // refuses a file a live job writes
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", std::gmtime(&now));
+  std::string aside = path + ".partial-" + stamp;
+  for (int i = 1; file_exists(aside); ++i) aside = path + ".partial-" + stamp + "-" + std::to_string(i);
+  if (std::rename(path.c_str(), aside.c_str()) != 0)
+    throw Error("run file " + path + ": cannot keep it aside as " + aside + ": " + std::strerror(errno));
+  return aside;
+}
+
 RunFileWriter RunFileWriter::open_for_resume(const std::string& path,
-                                             const std::map<std::string, long>& keep_rows) {
+                                             const std::map<std::string, long>& keep_rows,
+                                             const std::vector<std::pair<std::string, std::string>>& set_string_attrs) {
   h5::silence_errors();
   const std::string file_ctx = "run file " + path;
   if (!file_exists(path)) throw Error(file_ctx + ": no such file (cannot resume)");
@@ -559,6 +584,21 @@ RunFileWriter RunFileWriter::open_for_resume(const std::string& path,
   }
   for (const auto& [key, used] : key_used)
     if (!used) throw Error(file_ctx + ": no series at or under " + key + " to truncate");
+
+  // Root attributes are rewritten here, before SWMR writing starts (it allows no new objects).
+  if (!set_string_attrs.empty()) {
+    Handle root(H5Gopen2(impl->file.get(), "/", H5P_DEFAULT), file_ctx + ": opening the root group");
+    Handle scalar(H5Screate(H5S_SCALAR), file_ctx + ": making a scalar dataspace");
+    const Handle str_type = variable_string_type();
+    for (const auto& [name, value] : set_string_attrs) {
+      const std::string ctx = file_ctx + ": writing attribute " + name;
+      if (H5Aexists(root.get(), name.c_str()) > 0) impl->check_write(H5Adelete(root.get(), name.c_str()), ctx);
+      Handle attr(H5Acreate2(root.get(), name.c_str(), str_type.get(), scalar.get(), H5P_DEFAULT, H5P_DEFAULT),
+                  ctx);
+      const char* text = value.c_str();
+      impl->check_write(H5Awrite(attr.get(), str_type.get(), &text), ctx);
+    }
+  }
 
   impl->start_swmr();
   return RunFileWriter(std::move(impl));

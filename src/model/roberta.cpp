@@ -6,6 +6,7 @@
 
 #include "attention_shim.hpp"
 #include "bbt/common/error.hpp"
+#include "bbt/common/hash.hpp"
 #include "bbt/model/safetensors.hpp"
 
 namespace bbt::model {
@@ -104,7 +105,19 @@ Roberta Roberta::load(const std::string& dir, const LoadOptions& options) {
   const auto dt = options.dtype;
   // Every tensor read is checked for NaN / Inf here: a broken checkpoint would otherwise run to the
   // end with meaningless losses (or fail much later with misleading advice).
-  auto read = [&](const std::string& name) { return finite_or_throw(st.tensor(name), st.path(), name); };
+  // The fingerprint: config.json's numbers, then every tensor's name and float32 values in the order
+  // read, so that ranks (and a resumed run) can check that they hold the same model.
+  const std::int64_t numbers[] = {c.vocab_size, c.hidden_size, c.num_hidden_layers, c.num_attention_heads,
+                                  c.intermediate_size, c.max_position_embeddings, c.type_vocab_size,
+                                  c.pad_token_id, c.bos_token_id, c.eos_token_id};
+  std::uint64_t fingerprint = hash_bytes(numbers, sizeof numbers);
+  fingerprint = hash_bytes(&c.layer_norm_eps, sizeof c.layer_norm_eps, fingerprint);
+  auto read = [&](const std::string& name) {
+    torch::Tensor t = finite_or_throw(st.tensor(name), st.path(), name).contiguous();
+    fingerprint = hash_bytes(name.data(), name.size(), fingerprint);
+    fingerprint = hash_bytes(t.data_ptr(), static_cast<std::size_t>(t.numel()) * t.element_size(), fingerprint);
+    return t;
+  };
   // Matrices and biases in the compute dtype; LayerNorm parameters stay float32.
   auto mat = [&](const std::string& name) { return read(name).to(dev, dt); };
   auto ln = [&](const std::string& name) { return read(name).to(dev, torch::kFloat32); };
@@ -144,6 +157,7 @@ Roberta Roberta::load(const std::string& dir, const LoadOptions& options) {
   m.head_ln_b_ = ln("lm_head.layer_norm.bias");
   m.decoder_w_ = tied ? m.word_emb_ : mat("lm_head.decoder.weight");  // [V, H]
   m.decoder_b_ = mat(bias_name);                                      // [V]
+  m.fingerprint_ = hex64(fingerprint);
   return m;
 }
 

@@ -123,6 +123,13 @@ const std::vector<ConfigKey>& config_key_table();
 // throws bbt::UsageError naming the key (an unknown key gets a suggestion).
 void set_config_value(RunConfig& config, const std::string& key, const std::string& value);
 
+// One key whose value differs between two configurations, as to_ini() prints the values.
+struct ConfigChange {
+  std::string key, before, after;
+};
+// The keys whose values differ, in table order.
+std::vector<ConfigChange> config_changes(const RunConfig& before, const RunConfig& after);
+
 // What `bbt train` parsed: the configuration plus the command's own flags.
 struct TrainArgs {
   RunConfig config;

@@ -26,7 +26,7 @@ struct Progress {
 
 // What the run file says about the run at its start (root attributes and /data).
 struct RunHeader {
-  std::string config_ini, command_line, model_path, task, metric, device, dtype;
+  std::string config_ini, command_line, model_path, task, metric, device, dtype, weights_fingerprint;
   std::int64_t n_ranks = 1, split_seed = 0, seed = 0, intrinsic_dim = 0, popsize = 0, threads_per_rank = 1;
   std::int64_t n_train = 0, n_dev = 0, n_test = 0;
   std::vector<std::int64_t> train_index, dev_index, train_labels, dev_labels, label_ids;
@@ -45,11 +45,14 @@ struct GenerationRow {
 
 // A checkpoint as read back for resume.
 struct Checkpoint {
-  methods::StateArrays state;
   Progress progress;
   int slot = 0;
   bool finished = false;
+  bool none = false;   // the run never wrote a checkpoint (a failed start)
   int file_ranks = 0;  // width of the per-rank series (the rank count the run started with)
+  std::string weights_fingerprint;  // empty in files written before it was recorded
+  std::string resumes;              // the run file's resume history (schema::kResumes), or empty
+  std::string warning;              // set when the latest slot was damaged and the other one is used
 };
 
 // Rank 0's writer of one run file. Datasets are declared at creation (HDF5 SWMR allows no new
@@ -58,8 +61,10 @@ class RunRecord {
  public:
   static RunRecord create(const std::string& path, const RunHeader& header, const methods::Method& method);
   // Reopens a run file at its checkpoint: series are cut back to the checkpoint's rows.
-  static RunRecord resume(const std::string& path, const Checkpoint& checkpoint,
-                          const methods::Method& method);
+  // `resume_line` is appended to the file's resume history; a non-empty `config_ini` replaces
+  // the stored configuration (a resume that changed allowed keys).
+  static RunRecord resume(const std::string& path, const Checkpoint& checkpoint, const methods::Method& method,
+                          const std::string& resume_line, const std::string& config_ini);
 
   const std::string& path() const { return writer_.path(); }
   void write_initial_test(double metric, double loss);
@@ -87,12 +92,18 @@ class RunRecord {
 
 // Readers (also of a file a job is writing, or one a killed job left).
 std::string read_config_text(const std::string& path);
-// The checkpoint a resume continues from, or finished = true.
-Checkpoint read_checkpoint(const std::string& path, const std::string& state_group);
+// The checkpoint a resume continues from, restored into `method`; or finished = true, or none =
+// true (no checkpoint was ever written). A slot is used only when it passes every check (finite
+// values, shapes, counters against the series, the method's own checks: for CMA-ES a symmetric
+// positive covariance); the latest slot first, else the other one (with a warning); when neither
+// passes, one error naming both reasons.
+Checkpoint read_checkpoint(const std::string& path, methods::Method& method);
 // BBTv2's layer statistics ([L, 2] row-major); empty when the file has none.
 std::vector<double> read_layer_stats(const std::string& path);
 // The kept prompt (/best/z); an error naming the file when no dev evaluation wrote it yet.
 std::vector<double> read_kept_prompt(const std::string& path);
+// True when the run neither finished nor ever wrote a checkpoint slot (a failed start).
+bool never_checkpointed(const std::string& path);
 // "none" (no file), "partial" (no usable checkpoint), "checkpoint" or "finished": what a job
 // script does with a run file.
 std::string run_state(const std::string& path);

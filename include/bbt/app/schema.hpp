@@ -17,6 +17,12 @@ inline constexpr const char* kTask = "task";
 inline constexpr const char* kMetric = "metric";
 inline constexpr const char* kSplitSeed = "split_seed";
 inline constexpr const char* kSeed = "seed";
+inline constexpr const char* kCommandLine = "command_line";
+// 16 hex digits identifying the weights the run started with (model::Roberta::fingerprint()).
+inline constexpr const char* kWeightsFingerprint = "weights_fingerprint";
+// One line per resume: time, generation, its command line and the configuration keys it changed
+// (the "config" attribute then holds the configuration the run continues with).
+inline constexpr const char* kResumes = "resumes";
 // Per-generation series.
 inline constexpr const char* kTrain = "/train";
 inline constexpr const char* kTrainGeneration = "/train/generation";

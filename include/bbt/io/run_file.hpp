@@ -74,7 +74,10 @@ class RunFileWriter {
   // or under it keeps its first N rows (the longest matching key wins); other series are kept
   // whole. A series holding fewer than N rows is an error. A file that a live writer holds is
   // refused (its lock); no RunFileReader of this process may have the file open.
-  static RunFileWriter open_for_resume(const std::string& path, const std::map<std::string, long>& keep_rows);
+  // `set_string_attrs` are root string attributes written (replacing any of the same name)
+  // before SWMR writing starts.
+  static RunFileWriter open_for_resume(const std::string& path, const std::map<std::string, long>& keep_rows,
+                                       const std::vector<std::pair<std::string, std::string>>& set_string_attrs = {});
 
   RunFileWriter(RunFileWriter&&) noexcept;
   RunFileWriter& operator=(RunFileWriter&&) noexcept;
@@ -131,6 +134,11 @@ class RunFileWriter {
   explicit RunFileWriter(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Renames a run file that holds nothing worth resuming (a failed start) to PATH.partial-<time>
+// (a suffix added if that exists) under its writer lock, so a file a live job writes is refused;
+// returns the new name.
+std::string set_aside(const std::string& path);
 
 // An N-dimensional array read from a run file, row-major.
 template <class T>

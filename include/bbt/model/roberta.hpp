@@ -39,6 +39,9 @@ class Roberta {
   const LoadOptions& options() const { return options_; }
   // Standard deviation (unbiased) of all entries of the word-embedding matrix.
   double word_embedding_std() const { return word_embedding_std_; }
+  // 16 hex digits hashing config.json's numbers and every tensor read (names, float32 values):
+  // equal for two copies of one model, different for other weights of the same shapes.
+  const std::string& fingerprint() const { return fingerprint_; }
 
   // Logits [rows, K] (float32, CPU) of the verbalizer tokens label_ids [K] at each row's <mask>.
   // prompts [C, n, H] (undefined = no prompt), prompt_index [rows] int64 (CPU) picks the prompt of
@@ -92,6 +95,7 @@ class Roberta {
   RobertaConfig config_;
   LoadOptions options_;
   double word_embedding_std_ = 0.0;
+  std::string fingerprint_;
   torch::Tensor word_emb_, pos_emb_, type_emb0_, emb_ln_w_, emb_ln_b_;
   std::vector<Layer> layers_;
   torch::Tensor head_dense_w_, head_dense_b_, head_ln_w_, head_ln_b_, decoder_w_, decoder_b_;
