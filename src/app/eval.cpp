@@ -26,7 +26,7 @@ int eval_job(cluster::MpiSession& mpi, const EvalArgs& args) {
     overrides.insert(overrides.end(), {"--task.test_file", args.data});
   }
   overrides.insert(overrides.end(), {"--eval.test", args.split == "test" ? "true" : "false"});
-  io::RunConfig cfg = io::parse_config_text(text, args.run + ":/config", overrides);
+  RunConfig cfg = parse_config_text(text, args.run + ":/config", overrides);
   cfg.validate();
   const std::unique_ptr<Replica> replica = build_replica(mpi, cfg);
   cluster::Cluster& cl = *replica->cluster;

@@ -5,6 +5,12 @@
 
 namespace bbt::methods {
 
+double Step::mean_loss() const {
+  double mean = 0;
+  for (double l : losses) mean += l;
+  return mean / static_cast<double>(losses.size());
+}
+
 std::size_t best_index(const std::vector<double>& losses) {
   return static_cast<std::size_t>(std::min_element(losses.begin(), losses.end(),
                                                    [](double a, double b) {

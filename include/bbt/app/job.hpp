@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "bbt/cluster/cluster.hpp"
-#include "bbt/io/config.hpp"
+#include "bbt/app/config.hpp"
 
 namespace bbt::app {
 
@@ -20,7 +20,7 @@ constexpr int kExitUsage = 2;
 constexpr int kExitCheckpointed = 75;
 
 // `bbt train`: the whole job on this rank; returns the process exit code. `hooks` are for tests.
-int run_train(const io::TrainArgs& args, const std::string& command_line,
+int run_train(const TrainArgs& args, const std::string& command_line,
               const cluster::ServeHooks& hooks = {});
 
 // `bbt eval`: re-scores a run's kept prompt (/best/z) on its test split (or --data FILE) or dev.
