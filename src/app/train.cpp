@@ -213,7 +213,7 @@ int train_steps(Run& run, std::string& stop_reason) {
     p.api_calls += s.api_calls;
     p.generation += 1;
     const std::int64_t every = run.cfg.eval.every;
-    if (n_dev > 0 && run.cfg.eval.select == io::DevSelect::call) {
+    if (n_dev > 0 && run.cfg.eval.select == DevSelect::call) {
       // The reference's serial mode: the candidate evaluated as call k * every (1-based).
       for (std::int64_t k = calls_before / every + 1; k <= p.api_calls / every; ++k)
         last_dev = select_on_dev(run, s.candidates.col(static_cast<Eigen::Index>(k * every - 1 - calls_before)),
