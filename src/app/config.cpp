@@ -42,6 +42,9 @@ const Names<model::ProjectionKind> kProjectionNames = {{model::ProjectionKind::k
                                                        {model::ProjectionKind::kUniform, "uniform"}};
 const Names<es::Covariance> kCovarianceNames = {{es::Covariance::full, "full"},
                                                 {es::Covariance::diagonal, "diagonal"}};
+const Names<es::StopRules> kStopRulesNames = {{es::StopRules::pycma, "pycma"},
+                                               {es::StopRules::budget, "budget"}};
+const Names<DevSelect> kDevSelectNames = {{DevSelect::best, "best"}, {DevSelect::call, "call"}};
 const Names<core::LossType> kLossNames = {
     {core::LossType::ce, "ce"}, {core::LossType::hinge, "hinge"}, {core::LossType::neg_acc, "neg_acc"}};
 const std::vector<std::string> kTaskNames = {"sst2", "yelp_polarity", "ag_news", "dbpedia", "mrpc",
@@ -195,17 +198,19 @@ std::vector<ConfigKey> make_table() {
     scalar_key("prompt.alpha", &C::prompt, &P::alpha, "scale of the normal projection's std",
                +[](const C&, const double& v) { return std::isfinite(v) && v > 0; }, "expected > 0"),
     scalar_key("prompt.init_file", &C::prompt, &P::init_file, "cat mode: p0, float32 [n_tokens, hidden] in .npy or .safetensors"),
-    scalar_key("cma.popsize", &C::cma, &A::popsize, "population size lambda",
-               +[](const C&, const int& v) { return v >= 2 && v <= 100000; }, "expected 2..100000"),
+    scalar_key("cma.popsize", &C::cma, &A::popsize, "population size lambda; <= 0: 4 + floor(3 ln d) (pycma's default)",
+               +[](const C&, const int& v) { return v != 1 && v <= 100000; }, "expected 2..100000, or <= 0 for pycma's default"),
     scalar_key("cma.sigma0", &C::cma, &A::sigma0, "initial step size",
                +[](const C&, const double& v) { return std::isfinite(v) && v > 0; }, "expected > 0"),
     scalar_key("cma.budget", &C::cma, &A::budget, "API calls (each a forward pass over the train set)",
-               +[](const C& c, const long& v) { return v >= c.cma.popsize; }, "expected at least cma.popsize API calls"),
+               +[](const C& c, const long& v) { return v >= c.cma.lambda(c.prompt.intrinsic_dim); }, "expected at least cma.popsize API calls"),
     scalar_key("cma.bound", &C::cma, &A::bound, "0 = unbounded, else z in [-bound, bound]",
                +[](const C&, const double& v) { return std::isfinite(v) && v >= 0; }, "expected >= 0 (0 = none)"),
     enum_key("cma.covariance", &C::cma, &A::covariance, kCovarianceNames, ""),
     scalar_key("cma.seed", &C::cma, &A::seed, "seed of CMA-ES and of the projection A",
                +[](const C&, const std::int64_t& v) { return v >= 0; }, "expected >= 0"),
+    scalar_key("cma.active", &C::cma, &A::active, "active CMA-ES: negative recombination weights for the worst candidates (pycma's CMA_active); false: positive weights only"),
+    enum_key("cma.stop", &C::cma, &A::stop, kStopRulesNames, "pycma | budget: pycma's stopping rules end the run (as the reference), or the run spends its whole budget"),
     enum_key("loss.type", &C::loss, &L::type, kLossNames, ""),
     scalar_key("loss.margin", &C::loss, &L::margin, "hinge margin",
                +[](const C&, const double& v) { return std::isfinite(v) && v >= 0; }, "expected >= 0"),
@@ -213,6 +218,7 @@ std::vector<ConfigKey> make_table() {
                +[](const C&, const double& v) { return std::isfinite(v) && v > 0; }, "expected > 0"),
     scalar_key("eval.every", &C::eval, &E::every, "API calls between dev evaluations",
                +[](const C&, const long& v) { return v >= 1; }, "expected >= 1"),
+    enum_key("eval.select", &C::eval, &E::select, kDevSelectNames, "best | call: dev scores the generation's best candidate (the reference's parallel mode) or the candidate evaluated at every eval.every-th call (its serial mode)"),
     scalar_key("eval.test", &C::eval, &E::test, "score the kept prompt on the test split at the end"),
     scalar_key("eval.batch_size", &C::eval, &E::batch_size, "rows per forward chunk on a rank; 0 = automatic",
                +[](const C&, const int& v) { return v >= 0; }, "expected >= 0"),

@@ -6,6 +6,7 @@
 
 #include "bbt/common/error.hpp"
 #include "bbt/common/version.hpp"
+#include "bbt/es/cma.hpp"
 
 namespace bbt::app {
 namespace {
@@ -44,7 +45,8 @@ io::RunFileLayout& add_header(io::RunFileLayout& layout, const RunHeader& h) {
       .string_attr("dtype", h.dtype)
       .int_attr("threads_per_rank", h.threads_per_rank)
       .string_attr(schema::kWeightsFingerprint, h.weights_fingerprint)
-      .string_attr(schema::kResumes, "");
+      .string_attr(schema::kResumes, "")
+      .string_attr(schema::kStopReasons, schema::stop_reasons_text());
 }
 
 void add_series(io::RunFileLayout& layout, const RunHeader& h, const methods::Method& method) {
@@ -126,6 +128,29 @@ std::vector<double> ranks_wide(std::vector<double> values, std::size_t n) {
 }  // namespace
 
 namespace schema {
+
+const std::vector<std::string>& stop_reasons() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out = {"budget", "stopped"};
+    for (const std::string& name : es::Cma::stop_reason_names())
+      if (!name.empty()) out.push_back(name);
+    return out;
+  }();
+  return names;
+}
+
+std::int64_t stop_reason_code(const std::string& reason) {
+  const auto& names = stop_reasons();
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (names[i] == reason) return static_cast<std::int64_t>(i);
+  return 1;
+}
+
+std::string stop_reasons_text() {
+  std::string text;
+  for (const std::string& name : stop_reasons()) text += (text.empty() ? "" : ",") + name;
+  return text;
+}
 
 std::vector<std::pair<std::string, std::string>> paths() {
   std::vector<std::pair<std::string, std::string>> out;
@@ -296,9 +321,9 @@ void RunRecord::write_test(double metric, double loss, double accuracy, std::int
   writer_.write(schema::kTestNExamples, n_examples);
 }
 
-void RunRecord::finish(bool budget_spent, double seconds) {
+void RunRecord::finish(const std::string& stop_reason, double seconds) {
   writer_.write(schema::kRunFinished, std::int64_t{1});
-  writer_.write(schema::kRunStopReason, static_cast<std::int64_t>(budget_spent ? 0 : 1));
+  writer_.write(schema::kRunStopReason, schema::stop_reason_code(stop_reason));
   writer_.write(schema::kRunSecondsTotal, seconds);
   writer_.close();
 }

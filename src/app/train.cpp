@@ -64,7 +64,7 @@ std::unique_ptr<methods::Method> make_method(const RunConfig& cfg, const Replica
   const int threads = replica.threads;
   es::CmaOptions o;
   o.dim = cfg.prompt.intrinsic_dim;
-  o.popsize = cfg.cma.popsize;
+  o.popsize = cfg.cma.lambda(o.dim);
   o.sigma0 = cfg.cma.sigma0;
   o.x0 = Eigen::VectorXd::Zero(o.dim);
   o.seed = static_cast<std::uint64_t>(cfg.cma.seed);
@@ -73,6 +73,8 @@ std::unique_ptr<methods::Method> make_method(const RunConfig& cfg, const Replica
     o.upper = cfg.cma.bound;
   }
   o.covariance = cfg.cma.covariance;
+  o.active = cfg.cma.active;
+  o.stop = cfg.cma.stop;
   o.threads = threads;  // the rank's share of the cores (the bits do not depend on it)
   if (cfg.method.name == MethodName::kBbtv2) {
     // Divide and conquer: whole rounds of one generation per layer, as the reference counts them.
@@ -84,7 +86,8 @@ std::unique_ptr<methods::Method> make_method(const RunConfig& cfg, const Replica
                        " layers = " + std::to_string(o.popsize * L) + " API calls)");
     return std::make_unique<methods::Bbtv2>(o, static_cast<int>(L), rounds);
   }
-  // The budget is counted in API calls by the loop; CMA-ES's own stop criteria stay on.
+  // The budget is counted in API calls by the loop; CMA-ES's own stop rules end the run only
+  // under cma.stop = pycma. A resumed run keeps the update its checkpoint was made with.
   return std::make_unique<methods::Bbt>(o);
 }
 
@@ -207,7 +210,7 @@ RunHeader make_header(const RunConfig& cfg, const Replica& r, const std::string&
   h.split_seed = cfg.task.split_seed;
   h.seed = cfg.cma.seed;
   h.intrinsic_dim = cfg.prompt.intrinsic_dim;
-  h.popsize = cfg.cma.popsize;
+  h.popsize = cfg.cma.lambda(cfg.prompt.intrinsic_dim);
   h.n_train = c.split(Split::kTrain).size();
   h.n_dev = c.split(Split::kDev).size();
   h.n_test = c.split(Split::kTest).size();
@@ -309,7 +312,9 @@ int train_steps(Run& run, std::string& stop_reason) {
   const std::int64_t calls_at_start = p.api_calls;
   std::int64_t nonfinite_run = 0;  // consecutive generations without one finite loss
   stop_reason = "budget";
-  while (p.api_calls < budget) {
+  // The reference's budget rule: floor(budget / lambda) whole generations, never a partial one.
+  const std::int64_t per_step = run.method.candidates_per_step();
+  while (p.api_calls + per_step <= budget) {
     if (run.cluster.stop_requested()) {
       run.record.write_checkpoint(run.method, p);
       run.log << "bbt: stop signal received: checkpointed generation " << p.generation
@@ -324,8 +329,15 @@ int train_steps(Run& run, std::string& stop_reason) {
     const std::int64_t calls_before = p.api_calls, gen_index = p.generation;
     p.api_calls += s.api_calls;
     p.generation += 1;
-    if (n_dev > 0 && p.api_calls / run.cfg.eval.every > calls_before / run.cfg.eval.every)
+    const std::int64_t every = run.cfg.eval.every;
+    if (n_dev > 0 && run.cfg.eval.select == DevSelect::call) {
+      // The reference's serial mode: the candidate evaluated as call k * every (1-based).
+      for (std::int64_t k = calls_before / every + 1; k <= p.api_calls / every; ++k)
+        last_dev = select_on_dev(run, s.candidates.col(static_cast<Eigen::Index>(k * every - 1 - calls_before)),
+                                 gen_index);
+    } else if (n_dev > 0 && p.api_calls / every > calls_before / every) {
       last_dev = select_on_dev(run, s.best_prompt, gen_index);
+    }
     run.record.append_generation({gen_index, p.api_calls, &s, seconds_since(t_gen)});
     p.elapsed += seconds_since(t_gen);
     if (p.generation % run.cfg.output.checkpoint_every == 0) run.record.write_checkpoint(run.method, p);
@@ -337,7 +349,7 @@ int train_steps(Run& run, std::string& stop_reason) {
                   std::to_string(p.generation - 1) + ": every candidate's loss was NaN or infinite (" +
                   run.record.path() + " keeps them); the model's outputs are unusable: check the weights, " +
                   "prompt.alpha and loss.logit_scale");
-    if (p.generation % run.cfg.output.log_every == 0 || p.api_calls >= budget)
+    if (p.generation % run.cfg.output.log_every == 0 || p.api_calls + per_step > budget)
       log_progress(run, s, last_dev,
                    static_cast<double>(p.api_calls - calls_at_start) / std::max(1e-9, seconds_since(t_loop)));
   }
@@ -441,7 +453,7 @@ int train_root(RunConfig& cfg, Replica& replica, const TrainArgs& args, const st
   run.record.write_checkpoint(*method, run.progress);
   final_test(run);
   cl.finish(kExitFinished);
-  run.record.finish(stop_reason == "budget", run.progress.elapsed);
+  run.record.finish(stop_reason, run.progress.elapsed);
   run.log << "finished: " << run.progress.api_calls << " API calls in "
           << format_duration(seconds_since(t_start)) << " (" << stop_reason << "); run file "
           << run.record.path() << std::endl;

@@ -64,6 +64,7 @@ int bench_cma(const Args& args) {
   int dim = 500, popsize = 20, generations = 400, threads = 0;
   std::uint64_t seed = 42;
   std::string covariance = "full", kernels;
+  bool active = true;
   po::options_description desc("options");
   desc.add_options()("help", "this text")("dim", po::value(&dim)->default_value(dim), "problem dimension")(
       "popsize", po::value(&popsize)->default_value(popsize), "lambda")(
@@ -73,7 +74,8 @@ int bench_cma(const Args& args) {
       "threads", po::value(&threads)->default_value(threads),
       "threads of the eigendecomposition (0: two where there are two cores)")(
       "kernels", po::value(&kernels),
-      "dense kernels: avx512 | avx2 | generic (default: the best this CPU runs)");
+      "dense kernels: avx512 | avx2 | generic (default: the best this CPU runs)")(
+      "active", po::value(&active)->default_value(active), "active CMA-ES (negative weights); false: positive only");
   po::variables_map vm;
   if (!parse(args, desc, vm)) return 0;
   if (dim < 1) throw UsageError("--dim must be >= 1");
@@ -88,7 +90,8 @@ int bench_cma(const Args& args) {
   if (threads < 0) throw UsageError("--threads must be >= 0");
   options.threads = threads;
   if (!kernels.empty()) es::dense::use_kernels(kernels);
-  options.tolfun = options.tolx = 0;  // time exactly `generations` generations
+  options.active = active;
+  options.stop = es::StopRules::budget;  // time exactly `generations` generations
   using Clock = std::chrono::steady_clock;
   const auto t_setup = Clock::now();
   es::Cma cma(options);
@@ -118,6 +121,7 @@ int bench_cma(const Args& args) {
       {"popsize", cma.popsize()},
       {"generations", static_cast<int>(per_generation.size())},
       {"covariance", es::to_string(options.covariance)},
+      {"active", active},
       {"eigen_gap", cma.parameters().eigen_gap},
       {"threads", cma.eigen_threads()},
       {"kernels", es::dense::kernels_name()},
@@ -134,8 +138,9 @@ int bench_cma(const Args& args) {
 }
 
 int bench_cma_functions(const Args& args) {
-  std::string dims_text = "10,20,40", covariance = "full", functions = "";
+  std::string dims_text = "10,20,40", covariance = "full", functions = "", stop = "pycma";
   int seeds = 21;
+  bool active = true;
   double target = 1e-8;
   po::options_description desc("options");
   desc.add_options()("help", "this text")("dims", po::value(&dims_text)->default_value(dims_text),
@@ -143,12 +148,15 @@ int bench_cma_functions(const Args& args) {
       "seeds", po::value(&seeds)->default_value(seeds), "runs per function and dimension (seeds 1..N)")(
       "covariance", po::value(&covariance)->default_value(covariance), "full | diagonal")(
       "functions", po::value(&functions), "comma-separated subset (default: all)")(
-      "target", po::value(&target)->default_value(target), "success: best f <= target");
+      "target", po::value(&target)->default_value(target), "success: best f <= target")(
+      "active", po::value(&active)->default_value(active), "active CMA-ES (negative weights); false: positive only")(
+      "stop", po::value(&stop)->default_value(stop), "pycma (its stopping rules end a run) | budget");
   po::variables_map vm;
   if (!parse(args, desc, vm)) return 0;
   if (seeds < 1) throw UsageError("--seeds must be >= 1");
   const std::vector<int> dims = parse_dims(dims_text);
   const es::Covariance cov = es::parse_covariance(covariance);
+  const es::StopRules stop_rules = es::parse_stop_rules(stop);
 
   nlohmann::json out = nlohmann::json::array();
   for (int dim : dims) {
@@ -165,6 +173,8 @@ int bench_cma_functions(const Args& args) {
         o.x0 = Eigen::VectorXd::Constant(dim, fn.x0);
         o.sigma0 = fn.sigma0;
         o.max_evaluations = 2000L * dim * dim + 20000;
+        o.active = active;
+        o.stop = stop_rules;
         const MinimiseResult r = minimise(o, fn.f, target);
         if (r.success) {
           ++successes;
@@ -174,6 +184,7 @@ int bench_cma_functions(const Args& args) {
       out.push_back({{"function", fn.name},
                      {"dim", dim},
                      {"covariance", es::to_string(cov)},
+                     {"active", active},
                      {"median_evals", median(evals)},
                      {"successes", successes},
                      {"runs", seeds},
@@ -200,7 +211,7 @@ int bench_eigen(const Args& args) {
   es::CmaOptions options;
   options.dim = dim;
   options.popsize = 20;
-  options.tolfun = options.tolx = 0;
+  options.stop = es::StopRules::budget;
   es::Cma cma(options);
   Eigen::VectorXd fitness(cma.popsize());
   for (int g = 0; g < generations; ++g) {

@@ -169,7 +169,7 @@ std::string replace_all(std::string s, std::string_view from, std::string_view t
 
 Dataset read_zhang_csv(Format format, const std::string& path, int num_labels) {
   const std::string text = read_text_file(path);
-  std::vector<CsvRecord> records = parse_csv(text, path);
+  std::vector<CsvRecord> records = parse_csv(text, path, /*keep_doubled_quotes=*/format == Format::yelp_csv);
   const std::size_t columns = format == Format::yelp_csv ? 2 : 3;
   Dataset data;
   data.path = path;
@@ -185,8 +185,10 @@ Dataset read_zhang_csv(Format format, const std::string& path, int num_labels) {
     ex.source_line = line;
     ex.label = check_label(numeric ? label - 1 : -1, num_labels, f[0], path, line);
     if (format == Format::yelp_csv) {
-      // The reference replaces the two characters backslash-n (Yelp's escaped newline).
-      ex.text = replace_all(std::move(f[1]), "\\n", " ");
+      // As the reference's loader: the raw text between the quotes (a doubled "" stays doubled),
+      // stripped of surrounding white space, then the two characters backslash-n (Yelp's escaped
+      // newline) replaced by a space.
+      ex.text = replace_all(python_strip(f[1]), "\\n", " ");
     } else if (format == Format::ag_news_csv) {
       ex.text = f[1] + " " + f[2];  // Hugging Face ag_news: " ".join((title, description))
     } else {
@@ -293,7 +295,7 @@ Dataset read_dataset(Format format, const std::string& path, int num_labels) {
   throw Error("unknown data format");
 }
 
-std::vector<CsvRecord> parse_csv(std::string_view text, const std::string& name) {
+std::vector<CsvRecord> parse_csv(std::string_view text, const std::string& name, bool keep_doubled_quotes) {
   std::vector<CsvRecord> records;
   std::size_t i = 0, line = 1;
   const std::size_t n = text.size();
@@ -315,7 +317,7 @@ std::vector<CsvRecord> parse_csv(std::string_view text, const std::string& name)
           const char c = text[i];
           if (c == '"') {
             if (i + 1 < n && text[i + 1] == '"') {
-              field += '"';
+              field += keep_doubled_quotes ? "\"\"" : "\"";
               i += 2;
               continue;
             }

@@ -16,11 +16,61 @@
 namespace bbt::es {
 namespace {
 
-enum StopCode { kRunning = 0, kMaxEvaluations, kMaxGenerations, kTolFun, kTolX, kTolConditionCov };
-const char* const kStopNames[] = {"",     "max_evaluations", "max_generations", "tolfun",
-                                  "tolx", "tolconditioncov"};
+// Codes are stored in checkpoints: append only.
+enum StopCode {
+  kRunning = 0,
+  kMaxEvaluations,
+  kMaxGenerations,
+  kTolFun,
+  kTolX,
+  kTolConditionCov,
+  kTolFlatFitness,
+  kTolFunHist,
+  kTolUpSigma,
+  kTolStagnation,
+  kNoEffectAxis,
+  kNoEffectCoord,
+  kTolFacUpX,
+  kStopCodeCount
+};
+
+double median_of(std::vector<double> v) {
+  const std::size_t n = v.size(), h = n / 2;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(h), v.end());
+  const double upper = v[h];
+  if (n % 2) return upper;
+  const double lower = *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(h));
+  return (lower + upper) / 2;
+}
 
 }  // namespace
+
+const std::vector<std::string>& Cma::stop_reason_names() {
+  static const std::vector<std::string> names = {
+      "",          "max_evaluations", "max_generations", "tolfun",        "tolx",
+      "tolconditioncov", "tolflatfitness", "tolfunhist", "tolupsigma",   "tolstagnation",
+      "noeffectaxis", "noeffectcoord", "tolfacupx"};
+  return names;
+}
+
+std::string to_string(StopRules rules) {
+  switch (rules) {
+    case StopRules::pycma: return "pycma";
+    case StopRules::budget: return "budget";
+    case StopRules::legacy: return "legacy";
+  }
+  return "?";
+}
+
+StopRules parse_stop_rules(const std::string& name) {
+  if (name == "pycma") return StopRules::pycma;
+  if (name == "budget") return StopRules::budget;
+  throw UsageError("stop rules: expected pycma or budget, got '" + name + "'");
+}
+
+int default_popsize(int dim) {
+  return 4 + static_cast<int>(std::floor(3.0 * portable_log(static_cast<double>(std::max(dim, 1)))));
+}
 
 std::string to_string(Covariance covariance) { return covariance == Covariance::full ? "full" : "diagonal"; }
 
@@ -30,12 +80,13 @@ Covariance parse_covariance(const std::string& name) {
   throw UsageError("covariance: expected full or diagonal, got '" + name + "'");
 }
 
-CmaParameters CmaParameters::make(int dim, int popsize, Covariance covariance) {
+CmaParameters CmaParameters::make(int dim, int popsize, Covariance covariance, bool active, StopRules stop) {
   if (dim < 1) throw UsageError("cma: dim must be >= 1, got " + std::to_string(dim));
   CmaParameters p;
   const double n = dim;
   p.dim = dim;
-  p.lambda = popsize > 0 ? popsize : 4 + static_cast<int>(std::floor(3.0 * portable_log(n)));
+  p.active = active;
+  p.lambda = popsize > 0 ? popsize : default_popsize(dim);
   if (p.lambda < 2) throw UsageError("cma: popsize must be >= 2, got " + std::to_string(p.lambda));
   p.mu = p.lambda / 2;
   p.weights.resize(p.mu);
@@ -46,7 +97,10 @@ CmaParameters CmaParameters::make(int dim, int popsize, Covariance covariance) {
   const double mueff = p.mueff;
   if (covariance == Covariance::full) {
     p.c1 = 2.0 / ((n + 1.3) * (n + 1.3) + mueff);
-    p.cmu = std::min(1.0 - p.c1, 2.0 * (mueff - 2.0 + 1.0 / mueff) / ((n + 2.0) * (n + 2.0) + mueff));
+    if (active)  // pycma's rank-mu rate: the tutorial's with 1/4 added to mueff - 2 + 1/mueff
+      p.cmu = std::min(1.0 - p.c1, 2.0 * (0.25 + mueff - 2.0 + 1.0 / mueff) / ((n + 2.0) * (n + 2.0) + mueff));
+    else
+      p.cmu = std::min(1.0 - p.c1, 2.0 * (mueff - 2.0 + 1.0 / mueff) / ((n + 2.0) * (n + 2.0) + mueff));
     p.cc = (4.0 + mueff / n) / (n + 4.0 + 2.0 * mueff / n);
   } else {
     // sep-CMA (Ros & Hansen 2008) with pycma's learning rates.
@@ -63,7 +117,24 @@ CmaParameters CmaParameters::make(int dim, int popsize, Covariance covariance) {
   p.eigen_gap = 1;
   if (covariance == Covariance::full)
     p.eigen_gap = static_cast<int>(std::floor(1.0 / (10.0 * n * (p.c1 + p.cmu)))) + 1;
-  p.tolfun_history = 10 + static_cast<int>(std::ceil(30.0 * n / p.lambda));
+  if (stop == StopRules::legacy)
+    p.tolfun_history = 10 + static_cast<int>(std::ceil(30.0 * n / p.lambda));
+  else  // pycma keeps fit.hist at most 10 + 30 n / lambda entries long
+    p.tolfun_history = static_cast<int>(std::floor(10.0 + 30.0 * n / p.lambda));
+  if (active) {
+    // Tutorial eq. 49-53: w'_i = ln((lambda+1)/2) - ln i for the worse half too, their sum scaled to
+    // -min(alpha_mu-, alpha_mueff-, alpha_posdef-) (pycma's RecombinationWeights does the same).
+    const int k = p.lambda - p.mu;
+    Eigen::VectorXd raw(k);
+    for (int i = 0; i < k; ++i) raw[i] = log_half - portable_log(p.mu + i + 1.0);
+    const double neg_sum = -raw.sum();  // > 0 (or 0 for lambda = 2 ... never: the last is < 0)
+    const double mueff_minus = neg_sum > 0 ? neg_sum * neg_sum / raw.squaredNorm() : 0.0;
+    const double alpha_mu = 1.0 + p.c1 / p.cmu;
+    const double alpha_mueff = 1.0 + 2.0 * mueff_minus / (mueff + 2.0);
+    const double alpha_posdef = (1.0 - p.c1 - p.cmu) / (n * p.cmu);
+    const double scale = std::min(alpha_mu, std::min(alpha_mueff, alpha_posdef));
+    p.negative_weights = neg_sum > 0 ? Eigen::VectorXd(raw * (scale / neg_sum)) : Eigen::VectorXd::Zero(k);
+  }
   return p;
 }
 
@@ -111,6 +182,15 @@ std::vector<std::pair<std::string, Eigen::MatrixXd>> CmaState::arrays() const {
   matrix("best_history", best_history);
   scalar("history_count", history_count);
   scalar("stop_code", stop_code);
+  if (format >= 2) {  // a format-1 state (resumed from an old run file) keeps that file's layout
+    scalar("format", format);
+    scalar("active", active ? 1 : 0);
+    scalar("stop_rules", static_cast<int>(stop));
+    scalar("flat_generations", flat_generations);
+    matrix("stagnation_best", stagnation_best);
+    matrix("stagnation_median", stagnation_median);
+    scalar("stagnation_count", static_cast<double>(stagnation_count));
+  }
   return out;
 }
 
@@ -178,6 +258,23 @@ CmaState CmaState::from_arrays(const std::vector<std::pair<std::string, Eigen::M
   s.best_history = vector("best_history");
   s.history_count = static_cast<int>(integer("history_count"));
   s.stop_code = static_cast<int>(integer("stop_code"));
+  if (by_name.count("format") == 0) {
+    // Written before the active update existed: the positive-weights update, the legacy stops.
+    s.format = 1;
+    s.active = false;
+    s.stop = StopRules::legacy;
+    return s;
+  }
+  s.format = static_cast<int>(integer("format"));
+  if (s.format != 2) throw Error("CMA-ES state: unknown format " + std::to_string(s.format));
+  s.active = integer("active") != 0;
+  const long long rules = integer("stop_rules");
+  if (rules < 0 || rules > 2) throw Error("CMA-ES state: array 'stop_rules' out of range");
+  s.stop = static_cast<StopRules>(rules);
+  s.flat_generations = static_cast<int>(integer("flat_generations"));
+  s.stagnation_best = vector("stagnation_best");
+  s.stagnation_median = vector("stagnation_median");
+  s.stagnation_count = static_cast<long>(integer("stagnation_count"));
   return s;
 }
 
@@ -197,7 +294,8 @@ Cma& Cma::operator=(Cma&&) noexcept = default;
 Cma::~Cma() = default;
 
 Cma::Cma(const CmaOptions& options)
-    : options_(options), params_(CmaParameters::make(options.dim, options.popsize, options.covariance)) {
+    : options_(options),
+      params_(CmaParameters::make(options.dim, options.popsize, options.covariance, options.active, options.stop)) {
   // Eigen's own threading would make the sums' order depend on the thread count.
   Eigen::setNbThreads(1);
   const int n = params_.dim, lambda = params_.lambda;
@@ -229,13 +327,20 @@ Cma::Cma(const CmaOptions& options)
   s.Y = Eigen::MatrixXd::Zero(n, lambda);
   s.best_history =
       Eigen::VectorXd::Constant(params_.tolfun_history, std::numeric_limits<double>::quiet_NaN());
+  s.active = options.active;
+  s.stop = options.stop;
+  s.format = options.stop == StopRules::legacy && !options.active ? 1 : 2;
+  if (s.format == 2) {
+    s.stagnation_best = Eigen::VectorXd::Zero(CmaState::kStagnationCapacity);
+    s.stagnation_median = Eigen::VectorXd::Zero(CmaState::kStagnationCapacity);
+  }
   rng_ = Rng(options.seed);
   work_ = std::make_unique<EigenWork>();
   if (options.threads < 0) throw UsageError("cma: threads must be >= 0");
   eigen_threads_ = options.threads > 0 ? options.threads : (std::thread::hardware_concurrency() >= 2 ? 2 : 1);
 }
 
-std::string Cma::stop_reason() const { return kStopNames[state_.stop_code]; }
+std::string Cma::stop_reason() const { return stop_reason_names()[state_.stop_code]; }
 
 double Cma::repair(double x) const {
   const double lo = options_.lower, hi = options_.upper;
@@ -315,17 +420,49 @@ void Cma::tell(const Eigen::VectorXd& fitness) {
     s.best_x = evaluated.col(order[0]);
   }
 
+  // Sorted values (non-finite as +inf) for pycma's flat-fitness, tolfun and stagnation rules.
+  std::vector<double> sorted_f(lambda);
+  for (int i = 0; i < lambda; ++i)
+    sorted_f[i] = std::isfinite(fitness[order[i]]) ? fitness[order[i]] : std::numeric_limits<double>::infinity();
+  const bool flat = s.format >= 2 && n_finite > mu && sorted_f[0] == sorted_f[mu];
+
   // With no finite value there is nothing to learn: keep the distribution as it is.
   if (n_finite > 0) {
     const auto& w = params_.weights;
-    Eigen::MatrixXd y_sel(n, mu);  // [n, mu] selected steps
-    Eigen::VectorXd y_w = Eigen::VectorXd::Zero(n), z_w = Eigen::VectorXd::Zero(n);
+    // The steps of the covariance update and their weights: the mu best (positive weights), then,
+    // active, the worse ones with nonzero negative weights, each scaled by n / |C^-1/2 y_i|^2 =
+    // n / |z_i|^2 (z as sampled: y = B D z with the B, D of this sample) as in the tutorial's eq. 46.
+    std::vector<int> cols;
+    std::vector<double> cw;
+    double weight_sum = 1.0;  // the sum of all recombination weights (unscaled), as in eq. 47
     for (int i = 0; i < mu; ++i) {
-      const int j = order[i];
-      y_w += w[i] * s.Y.col(j);
-      z_w += w[i] * s.Z.col(j);
+      cols.push_back(order[i]);
+      cw.push_back(w[i]);
+    }
+    if (params_.active) {
+      const auto& nw = params_.negative_weights;
+      for (int i = 0; i < nw.size(); ++i) {
+        weight_sum += nw[i];
+        if (nw[i] == 0) continue;
+        const int j = order[mu + i];
+        const double zz = dense::dot(s.Z.col(j).data(), s.Z.col(j).data(), n);
+        if (!(zz > 0)) continue;
+        cols.push_back(j);
+        cw.push_back(nw[i] * (n / zz));
+      }
+    }
+    const int k = static_cast<int>(cols.size());
+    Eigen::MatrixXd y_sel(n, k);  // [n, k] selected steps
+    Eigen::VectorXd y_w = Eigen::VectorXd::Zero(n), z_w = Eigen::VectorXd::Zero(n);
+    for (int i = 0; i < k; ++i) {
+      const int j = cols[i];
+      if (i < mu) {
+        y_w += w[i] * s.Y.col(j);
+        z_w += w[i] * s.Z.col(j);
+      }
       y_sel.col(i) = s.Y.col(j);
     }
+    const Eigen::Map<const Eigen::VectorXd> wk(cw.data(), k);
     s.mean += s.sigma * y_w;
 
     const double cs = params_.csigma, cc = params_.cc, c1 = params_.c1, cmu = params_.cmu;
@@ -344,13 +481,15 @@ void Cma::tell(const Eigen::VectorXd& fitness) {
     s.pc = (1.0 - cc) * s.pc;
     if (hsig) s.pc += std::sqrt(cc * (2.0 - cc) * params_.mueff) * y_w;
 
-    const double keep = 1.0 - c1 - cmu + (hsig ? 0.0 : c1 * cc * (2.0 - cc));
+    // Passive: weight_sum is 1 and this is exactly 1 - c1 - cmu + ...
+    const double keep = params_.active ? 1.0 - c1 - cmu * weight_sum + (hsig ? 0.0 : c1 * cc * (2.0 - cc))
+                                       : 1.0 - c1 - cmu + (hsig ? 0.0 : c1 * cc * (2.0 - cc));
     if (s.covariance == Covariance::full) {
       // keep C + c1 pc pc^T + cmu sum_i w_i y_i y_i^T, the sum as one product; the lower triangle
       // is authoritative (and all the eigensolver reads).
-      const Eigen::MatrixXd y_sel_t = w.asDiagonal() * y_sel.transpose();  // [mu, n] weighted
+      const Eigen::MatrixXd y_sel_t = wk.asDiagonal() * y_sel.transpose();  // [k, n] weighted
       rank_mu_.resize(n, n);
-      dense::gemm(n, n, mu, y_sel.data(), n, y_sel_t.data(), mu, rank_mu_.data(), n);
+      dense::gemm(n, n, k, y_sel.data(), n, y_sel_t.data(), k, rank_mu_.data(), n);
       for (int j = 0; j < n; ++j) {
         double* cj = s.cov.col(j).data();
         const double* gj = rank_mu_.col(j).data();
@@ -360,19 +499,33 @@ void Cma::tell(const Eigen::VectorXd& fitness) {
     } else {
       for (int r = 0; r < n; ++r) {
         double sum_wy2 = 0;  // sum_i w_i y_ri^2
-        for (int i = 0; i < mu; ++i) sum_wy2 += w[i] * (y_sel(r, i) * y_sel(r, i));
+        for (int i = 0; i < k; ++i) sum_wy2 += wk[i] * (y_sel(r, i) * y_sel(r, i));
         s.cov(r, 0) = (keep * s.cov(r, 0) + c1 * (s.pc[r] * s.pc[r])) + cmu * sum_wy2;
       }
       s.D = s.cov.col(0).cwiseMax(0.0).cwiseSqrt();
     }
     s.sigma *= portable_exp((cs / params_.dsigma) * (ps_norm / params_.chin - 1.0));
+    // pycma on a flat fitness (the best equals the mu-th best): enlarge sigma and count it.
+    if (flat && s.stop == StopRules::pycma) s.sigma *= portable_exp(0.2 + cs / params_.dsigma);
   }
+  if (flat) s.flat_generations += 1;
 
   s.generation += 1;
   s.has_sample = false;
   s.best_history[s.history_count % params_.tolfun_history] = gen_best;
   s.history_count += 1;
+  if (s.format >= 2 && s.generation % 5 == 0) {  // pycma's histbest / histmedian, every 5th
+    const int slot = static_cast<int>(s.stagnation_count % CmaState::kStagnationCapacity);
+    s.stagnation_best[slot] = sorted_f[0];
+    s.stagnation_median[slot] = lambda % 2 ? sorted_f[lambda / 2]
+                                            : (sorted_f[lambda / 2 - 1] + sorted_f[lambda / 2]) / 2;
+    s.stagnation_count += 1;
+  }
   if (s.covariance == Covariance::full && n_finite > 0) update_eigen_after_tell();
+  if (s.stop != StopRules::legacy) {
+    if (!stopped()) check_pycma_stop(sorted_f, n_finite);
+    return;
+  }
 
   const double range_now =
       n_finite == lambda ? worst_finite - gen_best : std::numeric_limits<double>::infinity();
@@ -444,6 +597,70 @@ void Cma::check_stop() {
   }
 }
 
+void Cma::check_pycma_stop(const std::vector<double>& sorted_f, int n_finite) {
+  CmaState& s = state_;
+  const CmaOptions& o = options_;
+  const int n = params_.dim, lambda = params_.lambda;
+  auto stop = [&](int code) { s.stop_code = code; };
+  if (o.max_evaluations > 0 && s.evaluations >= o.max_evaluations) return stop(kMaxEvaluations);
+  if (o.max_generations > 0 && s.generation >= o.max_generations) return stop(kMaxGenerations);
+  if (s.stop == StopRules::budget) return;
+  if (o.tolflatfitness > 0 && s.flat_generations > o.tolflatfitness) return stop(kTolFlatFitness);
+  const Eigen::VectorXd stds = this->stds();
+  if ((stds.array() > options_.sigma0 * o.tolfacupx).any()) return stop(kTolFacUpX);
+  // pycma compares sigma * pc (signed) with tolx.
+  if ((stds.array() < o.tolx).all() && ((s.sigma * s.pc).array() < o.tolx).all()) return stop(kTolX);
+  // The best f of the last min(generations, tolfun_history) generations, this one included.
+  const int h = std::min(s.history_count, params_.tolfun_history);
+  double hist_lo = std::numeric_limits<double>::infinity(), hist_hi = -hist_lo;
+  bool hist_finite = true;
+  for (int i = 0; i < h; ++i) {
+    const double v = s.best_history[(s.history_count - 1 - i) % params_.tolfun_history];
+    if (!std::isfinite(v)) hist_finite = false;
+    hist_lo = std::min(hist_lo, v);
+    hist_hi = std::max(hist_hi, v);
+  }
+  if (n_finite == lambda && sorted_f[lambda - 1] - sorted_f[0] < o.tolfun && hist_finite &&
+      hist_hi - hist_lo < o.tolfun)
+    return stop(kTolFun);
+  if (h > 9 && hist_finite && hist_hi - hist_lo < o.tolfunhist) return stop(kTolFunHist);
+  // tolstagnation: the medians of the newest l and the l before them of the every-5th-generation
+  // best and median f; neither improved.
+  const double tolstagnation =
+      o.tolstagnation > 0 ? o.tolstagnation
+                          : std::floor(100.0 + 100.0 * std::pow(static_cast<double>(n), 1.5) / lambda);
+  const long len = std::min<long>(s.stagnation_count, CmaState::kStagnationCapacity);
+  const double l_real = std::max(tolstagnation / 5.0 / 2.0, len / 10.0);
+  if (l_real <= s.generation && s.generation > n * (5.0 + 100.0 / lambda) && len > 100) {
+    const long l = static_cast<long>(l_real);
+    if (2 * l < len) {
+      auto window = [&](const Eigen::VectorXd& ring, long from) {  // newest first
+        std::vector<double> v;
+        for (long i = from; i < from + l; ++i)
+          v.push_back(ring[(s.stagnation_count - 1 - i) % CmaState::kStagnationCapacity]);
+        return median_of(std::move(v));
+      };
+      if (window(s.stagnation_median, 0) >= window(s.stagnation_median, l) &&
+          window(s.stagnation_best, 0) >= window(s.stagnation_best, l))
+        return stop(kTolStagnation);
+    }
+  }
+  if (s.sigma / s.D.maxCoeff() > options_.sigma0 * o.tolupsigma) return stop(kTolUpSigma);
+  for (int i = 0; i < n; ++i) {
+    const double c_ii = s.covariance == Covariance::full ? s.cov(i, i) : s.cov(i, 0);
+    if (s.mean[i] == s.mean[i] + 0.2 * s.sigma * std::sqrt(c_ii)) return stop(kNoEffectCoord);
+  }
+  if (s.covariance == Covariance::full) {
+    const int axis = s.generation % n;
+    bool none = true;
+    for (int i = 0; i < n && none; ++i)
+      none = s.mean[i] == s.mean[i] + 0.1 * s.sigma * s.D[axis] * s.B(i, axis);
+    if (none) return stop(kNoEffectAxis);
+  }
+  const double dmax = s.D.maxCoeff(), dmin = s.D.minCoeff();
+  if (!(dmin > 0) || (dmax / dmin) * (dmax / dmin) > o.tolconditioncov) return stop(kTolConditionCov);
+}
+
 CmaState Cma::state() const {
   CmaState s = state_;
   s.rng = rng_.state();
@@ -461,7 +678,12 @@ CmaState Cma::state() const {
   return s;
 }
 
-Cma Cma::restore(const CmaOptions& options, const CmaState& state) {
+Cma Cma::restore(const CmaOptions& requested, const CmaState& state) {
+  // A run continues with the update it started with: a format-1 state (an old run file) with the
+  // positive-weights update and the legacy stop rules, a format-2 one with its own `active`.
+  CmaOptions options = requested;
+  options.active = state.active;
+  if (state.format < 2) options.stop = StopRules::legacy;
   Cma cma(options);
   const CmaState& init = cma.state_;
   const int n = init.dim, lambda = init.popsize;
@@ -488,7 +710,11 @@ Cma Cma::restore(const CmaOptions& options, const CmaState& state) {
     shape("pending_B", state.pending_B, init.B);
     shape("pending_D", state.pending_D, init.D);
   }
-  if (state.stop_code < 0 || state.stop_code > kTolConditionCov) fail("unknown stop code");
+  if (state.format >= 2) {
+    shape("stagnation_best", state.stagnation_best, init.stagnation_best);
+    shape("stagnation_median", state.stagnation_median, init.stagnation_median);
+  }
+  if (state.stop_code < 0 || state.stop_code >= kStopCodeCount) fail("unknown stop code");
   // Values: finite where a running strategy has them finite, a symmetric covariance with a positive
   // diagonal and correlations within [-1, 1], and counters that agree with each other.
   auto finite = [&](const char* name, const Eigen::MatrixXd& m) {
@@ -531,6 +757,7 @@ Cma Cma::restore(const CmaOptions& options, const CmaState& state) {
          std::to_string(state.evaluations) + ")");
 
   cma.state_ = state;
+  cma.state_.stop = options.stop;  // the stop rules may be chosen anew on resume
   cma.rng_.set_state(state.rng);
   if (state.has_pending) {
     cma.work_->B = state.pending_B;

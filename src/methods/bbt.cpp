@@ -36,6 +36,7 @@ Step Bbt::step(cluster::Cluster& cluster, const core::Scorer& scorer) {
   }
   out.best = best_index(out.losses);
   out.best_prompt = z.col(static_cast<Eigen::Index>(out.best));  // a copy: tell() may change the sample
+  out.candidates = z;
   const auto t_tell = Clock::now();
   cma_->tell(Eigen::Map<const Eigen::VectorXd>(out.losses.data(), static_cast<Eigen::Index>(lambda)));
   const double cma_s = ask_s + seconds_since(t_tell);

@@ -207,11 +207,14 @@ TEST_F(DataTest, YelpCsv) {
       write("train.csv",
             "\"1\",\"Unfortunately, the frustration\\nof being \"\"Dr. Goldberg's\"\" patient.\"\n"
             "\"2\",\"Been going for years.\\n\\nGreat!\r\nReally.\"\n"
-            "\"2\",\"short\"\n");
+            "\"2\",\"  short \\n\"\n");
   const Dataset d = read_dataset(Format::yelp_csv, path, 2);
   ASSERT_EQ(d.examples.size(), 3u);
   EXPECT_EQ(d.examples[0].label, 0);
-  EXPECT_EQ(d.examples[0].text, "Unfortunately, the frustration of being \"Dr. Goldberg's\" patient.");
+  // The reference's loader: no CSV unescaping (doubled quotes stay), surrounding space stripped,
+  // then backslash-n replaced (so a trailing one becomes a space after the strip).
+  EXPECT_EQ(d.examples[0].text, "Unfortunately, the frustration of being \"\"Dr. Goldberg's\"\" patient.");
+  EXPECT_EQ(d.examples[2].text, "short  ");
   EXPECT_EQ(d.examples[1].label, 1);
   EXPECT_EQ(d.examples[1].text, "Been going for years.  Great!\r\nReally.");
   EXPECT_EQ(d.examples[2].source_line, 4u);

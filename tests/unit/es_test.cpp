@@ -1,7 +1,9 @@
 // CMA-ES: constants, convergence, determinism, bit-identical restore, NaN handling, bounds, stops.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iomanip>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -67,6 +69,58 @@ TEST(CmaParameters, MatchHandComputedTutorialValuesAtTen) {
   EXPECT_NEAR(p.chin, std::sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n * n)), 1e-15);
   EXPECT_EQ(p.eigen_gap, 1);
   EXPECT_EQ(p.tolfun_history, 10 + 30);
+}
+
+TEST(CmaParameters, ActiveWeightsFollowTheTutorial) {
+  // n = 10, lambda = 10: w'_i = ln 5.5 - ln i for i = 6..10 are the negative raw weights; their
+  // sum is scaled to -min(1 + c1/cmu, 1 + 2 mueff-/(mueff + 2), (1 - c1 - cmu)/(n cmu)).
+  const CmaParameters p = CmaParameters::make(10, 10, Covariance::full, true, StopRules::pycma);
+  const CmaParameters passive = CmaParameters::make(10, 10, Covariance::full);
+  const double n = 10, mueff = p.mueff;
+  EXPECT_EQ(p.mueff, passive.mueff);
+  EXPECT_EQ(p.c1, passive.c1);
+  EXPECT_NEAR(p.cmu, 2 * (0.25 + mueff - 2 + 1 / mueff) / (144 + mueff), 1e-15);  // pycma's 1/4
+  ASSERT_EQ(p.negative_weights.size(), 5);
+  double raw[5], neg = 0, neg2 = 0;
+  for (int i = 0; i < 5; ++i) {
+    raw[i] = std::log(5.5) - std::log(i + 6.0);
+    neg += raw[i];
+    neg2 += raw[i] * raw[i];
+  }
+  const double mueff_minus = neg * neg / neg2;
+  const double alpha = std::min({1 + p.c1 / p.cmu, 1 + 2 * mueff_minus / (mueff + 2),
+                                 (1 - p.c1 - p.cmu) / (n * p.cmu)});
+  for (int i = 0; i < 5; ++i) EXPECT_NEAR(p.negative_weights[i], raw[i] * alpha / -neg, 1e-14);
+  EXPECT_NEAR(p.negative_weights.sum(), -alpha, 1e-14);
+  for (int i = 0; i + 1 < 5; ++i) EXPECT_GT(p.negative_weights[i], p.negative_weights[i + 1]);  // worst most
+  EXPECT_EQ(passive.negative_weights.size(), 0);
+  // Odd lambda: the middle candidate's weight is zero.
+  EXPECT_EQ(CmaParameters::make(10, 11, Covariance::full, true).negative_weights[0], 0.0);
+  EXPECT_EQ(p.tolfun_history, 40);  // pycma: floor(10 + 30 n / lambda)
+  EXPECT_EQ(CmaParameters::make(10, 7, Covariance::full, true, StopRules::pycma).tolfun_history, 52);
+  EXPECT_EQ(CmaParameters::make(10, 7, Covariance::full).tolfun_history, 53);  // legacy: 10 + ceil
+  EXPECT_EQ(default_popsize(500), 22);
+}
+
+TEST(Cma, ActiveBeatsPassiveOnTheEllipsoidFullAndDiagonal) {
+  // Median over 5 seeds of the evaluations to 1e-8 (README: pycma's figures, and bbt's before/after).
+  for (Covariance cov : {Covariance::full, Covariance::diagonal}) {
+    std::vector<double> evals[2];
+    for (int active = 0; active < 2; ++active) {
+      for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+        CmaOptions o = options_for(10, cov);
+        o.seed = seed;
+        o.active = active != 0;
+        o.max_evaluations = 40000;
+        const MinimiseResult r = minimise(o, ellipsoid, 1e-8);
+        ASSERT_TRUE(r.success) << to_string(cov) << " active " << active << " seed " << seed;
+        evals[active].push_back(static_cast<double>(r.evaluations));
+      }
+      std::sort(evals[active].begin(), evals[active].end());
+    }
+    EXPECT_LT(evals[1][2], 0.85 * evals[0][2]) << to_string(cov) << ": active " << evals[1][2] << " passive "
+                                               << evals[0][2];
+  }
 }
 
 TEST(CmaParameters, LazyGapAndSepRatesAtFiveHundred) {
@@ -269,20 +323,106 @@ TEST(Cma, StopReasons) {
   o.max_evaluations = 3 * Cma(o).popsize();
   EXPECT_EQ(run(o, sphere).stop_reason(), "max_evaluations");
 
+  // The legacy rules (runs started before cma.active): tolfun once a whole history is flat.
   o = options_for(4);
-  const Cma flat = run(o, [](const Eigen::Ref<const Eigen::VectorXd>&) { return 1.0; });
+  o.active = false;
+  o.stop = StopRules::legacy;
+  const auto constant = [](const Eigen::Ref<const Eigen::VectorXd>&) { return 1.0; };
+  const Cma flat = run(o, constant);
   EXPECT_EQ(flat.stop_reason(), "tolfun");
   EXPECT_EQ(flat.generation(), flat.parameters().tolfun_history);
+  o.tolfun = 0;
+  o.tolx = 1e-4;
+  EXPECT_EQ(run(o, sphere).stop_reason(), "tolx");
+  o = options_for(4);
+  o.active = false;
+  o.stop = StopRules::legacy;
+  o.tolfun = 0;
+  o.tolconditioncov = 1e3;
+  EXPECT_EQ(run(o, ellipsoid).stop_reason(), "tolconditioncov");
+
+  // pycma's rules: a flat generation and a flat (one-entry) history stop at once.
+  o = options_for(4);
+  const Cma flat_pycma = run(o, constant);
+  EXPECT_EQ(flat_pycma.stop_reason(), "tolfun");
+  EXPECT_EQ(flat_pycma.generation(), 1);
+  // Ties of the best with the mu-th best (as neg_acc gives), twice: tolflatfitness, sigma enlarged.
+  o = options_for(4);
+  const auto ties = [](const Eigen::Ref<const Eigen::VectorXd>& x) { return x[0] < 1.5 ? 0.0 : 1.0; };
+  const Cma tied = run(o, ties);
+  EXPECT_EQ(tied.stop_reason(), "tolflatfitness");
+  EXPECT_EQ(tied.state().flat_generations, 2);
+  EXPECT_GT(tied.sigma(), 1.0);
+  // The budget rules never stop: the same ties run to max_generations.
+  o.stop = StopRules::budget;
+  o.max_generations = 30;
+  EXPECT_EQ(run(o, ties).stop_reason(), "max_generations");
+  EXPECT_EQ(run(o, constant).stop_reason(), "max_generations");
 
   o = options_for(4);
   o.tolfun = 0;
   o.tolx = 1e-4;
   EXPECT_EQ(run(o, sphere).stop_reason(), "tolx");
-
+  o = options_for(4);
+  o.tolfun = 1e-30;
+  o.tolfunhist = 1e-6;
+  EXPECT_EQ(run(o, sphere).stop_reason(), "tolfunhist");
   o = options_for(4);
   o.tolfun = 0;
+  o.tolfunhist = 0;
   o.tolconditioncov = 1e3;
   EXPECT_EQ(run(o, ellipsoid).stop_reason(), "tolconditioncov");
+  // A step far below the mean's resolution changes no coordinate.
+  o = options_for(4, Covariance::full, 1.0, 1e-18);
+  o.tolx = o.tolfun = o.tolfunhist = 0;
+  EXPECT_EQ(run(o, sphere).stop_reason(), "noeffectcoord");
+  // On a linear function sigma grows without bound.
+  const auto linear = [](const Eigen::Ref<const Eigen::VectorXd>& x) { return x[0]; };
+  o = options_for(4);
+  EXPECT_EQ(run(o, linear).stop_reason(), "tolfacupx");
+  o.tolfacupx = std::numeric_limits<double>::infinity();
+  o.tolupsigma = 1e3;
+  EXPECT_EQ(run(o, linear).stop_reason(), "tolupsigma");
+  // Noise: no progress of the every-5th-generation best and median.
+  o = options_for(2);
+  o.popsize = 6;
+  std::mt19937_64 noise(3);
+  const auto noisy = [&noise](const Eigen::Ref<const Eigen::VectorXd>&) {
+    return std::uniform_real_distribution<double>(0, 1)(noise);
+  };
+  const Cma stagnant = run(o, noisy);
+  EXPECT_EQ(stagnant.stop_reason(), "tolstagnation");
+  EXPECT_GT(stagnant.generation(), 500);
+}
+
+TEST(Cma, OldStatesResumeWithTheUpdateTheyStartedWith) {
+  // A state as bbt wrote it before cma.active: no format, active or pycma fields. Restored with
+  // today's default options it continues as the positive-weights run with the legacy stop rules,
+  // bit for bit, and its arrays keep the old layout (the old run file's checkpoint slots).
+  CmaOptions legacy = options_for(10);
+  legacy.active = false;
+  legacy.stop = StopRules::legacy;
+  Cma ref(legacy);
+  for (int g = 0; g < 12; ++g) ref.tell(evaluate(ref.ask(), ellipsoid));
+  auto arrays = ref.state().arrays();
+  for (const auto& [name, m] : arrays) ASSERT_NE(name, "format");
+  Cma resumed = Cma::restore(options_for(10), CmaState::from_arrays(arrays));
+  EXPECT_EQ(resumed.state().format, 1);
+  EXPECT_FALSE(resumed.state().active);
+  EXPECT_EQ(resumed.state().arrays().size(), arrays.size());
+  for (int g = 12; g < 40; ++g) {
+    const Eigen::MatrixXd x = ref.ask();
+    ASSERT_TRUE(bit_equal(resumed.ask(), x)) << "generation " << g;
+    ref.tell(evaluate(x, ellipsoid));
+    resumed.tell(evaluate(x, ellipsoid));
+  }
+  EXPECT_TRUE(bit_equal(resumed.mean(), ref.mean()));
+  // A new state keeps its own variant whatever the options say.
+  Cma active(options_for(10));
+  for (int g = 0; g < 3; ++g) active.tell(evaluate(active.ask(), ellipsoid));
+  CmaOptions passive = options_for(10);
+  passive.active = false;
+  EXPECT_TRUE(Cma::restore(passive, active.state()).state().active);
 }
 
 TEST(Cma, RejectsBadOptions) {
@@ -482,16 +622,26 @@ TEST(Cma, SameBitsAsTheDevelopmentMachine) {
   // decompositions): the best f the 2-core development VM printed with GCC 12 and clang 14 on every
   // kernel set. Another CPU model, compiler or node must print exactly this; bench/gpu.sh checks the
   // same number on the GPU machine. A deliberate change of the algorithm updates both.
-  CmaOptions o;
-  o.dim = 200;
-  o.popsize = 10;
-  o.seed = 42;
-  o.tolfun = o.tolx = 0;
-  Cma cma(o);
-  for (int g = 0; g < 60; ++g) cma.tell(evaluate(cma.ask(), sphere));
-  const double expect = 158.75729723679063;
-  const double got = cma.best_f();
-  EXPECT_EQ(std::memcmp(&got, &expect, sizeof got), 0) << std::hexfloat << got << " vs " << expect;
+  // The passive figure was pinned before the active update became the default; the active one is
+  // this machine's (GCC 12, every kernel set).
+  for (bool active : {false, true}) {
+    CmaOptions o;
+    o.dim = 200;
+    o.popsize = 10;
+    o.seed = 42;
+    o.active = active;
+    o.stop = StopRules::budget;
+    Cma cma(o);
+    for (int g = 0; g < 60; ++g) cma.tell(evaluate(cma.ask(), sphere));
+    // best_f comes from a generation before the updates differ; sigma shows the active update (the
+    // passive sigma is also what main at 934815c prints).
+    const double expect = 158.75729723679063, expect_sigma = active ? 0.49928523308743783 : 0.51878378079010912;
+    const double got = cma.best_f(), sigma = cma.sigma();
+    EXPECT_EQ(std::memcmp(&got, &expect, sizeof got), 0)
+        << "active " << active << ": " << std::hexfloat << got << " vs " << expect;
+    EXPECT_EQ(std::memcmp(&sigma, &expect_sigma, sizeof sigma), 0)
+        << "active " << active << ": sigma " << std::setprecision(17) << sigma;
+  }
 }
 
 }  // namespace

@@ -59,12 +59,17 @@ struct PromptConfig {
 };
 
 struct CmaConfig {
-  int popsize = 20;
+  int popsize = 20;  // <= 0: 4 + floor(3 ln d), pycma's default
   double sigma0 = 1.0;
   long budget = 8000;  // API calls (one call = one forward over the k-shot train set)
   double bound = 0.0;  // 0 = unbounded, else [-bound, bound]
   es::Covariance covariance = es::Covariance::full;  // full | diagonal
   std::int64_t seed = 42;
+  bool active = true;                         // active CMA-ES (negative weights), as pycma
+  es::StopRules stop = es::StopRules::pycma;  // pycma (its stopping rules end the run) | budget
+
+  // The population size for intrinsic dimension d: popsize, or the default when popsize <= 0.
+  int lambda(int d) const { return popsize > 0 ? popsize : es::default_popsize(d); }
 };
 
 struct LossConfig {
@@ -73,8 +78,13 @@ struct LossConfig {
   double logit_scale = 1.0;  // logits are multiplied by this inside the loss (a temperature)
 };
 
+enum class DevSelect { best, call };
+
 struct EvalConfig {
   long every = 100;  // API calls between dev evaluations
+  // best: the generation's best candidate (the reference's parallel mode); call: the candidate
+  // evaluated at every `every`-th call (the reference's serial mode).
+  DevSelect select = DevSelect::best;
   bool test = true;
   int batch_size = 0;  // rows per forward chunk on a rank; 0 = automatic
 };

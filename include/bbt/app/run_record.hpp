@@ -77,7 +77,9 @@ class RunRecord {
   // Writes the other slot, then names it the latest (a kill in between leaves the older valid).
   void write_checkpoint(const methods::Method& method, const Progress& progress);
   void write_test(double metric, double loss, double accuracy, std::int64_t n_examples);
-  void finish(bool budget_spent, double seconds);
+  // Marks the run finished; `stop_reason` ("budget" or the method's reason) goes to
+  // /run/stop_reason as its code in schema::stop_reasons().
+  void finish(const std::string& stop_reason, double seconds);
   void flush() { writer_.flush(); }
   void close() { writer_.close(); }
 

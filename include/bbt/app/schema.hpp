@@ -3,6 +3,7 @@
 // else (checkpoint slots are the run record's, src/app/run_record.cpp). The run record writes
 // them; resume, `bbt eval` and `bbt report` read them; tools/plot_run.py takes the names
 // `bbt report --schema` prints (tests/cli/plot_run.sh checks it uses no other).
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +24,8 @@ inline constexpr const char* kWeightsFingerprint = "weights_fingerprint";
 // One line per resume: time, generation, its command line and the configuration keys it changed
 // (the "config" attribute then holds the configuration the run continues with).
 inline constexpr const char* kResumes = "resumes";
+// The names of /run/stop_reason's codes, comma-separated (files from before it: 0 budget, 1 stopped).
+inline constexpr const char* kStopReasons = "stop_reasons";
 // Per-generation series.
 inline constexpr const char* kTrain = "/train";
 inline constexpr const char* kTrainGeneration = "/train/generation";
@@ -66,6 +69,14 @@ inline constexpr const char* kRunSecondsTotal = "/run/seconds_total";
 // Checkpoints: two alternating slots; /checkpoint/latest names the last complete one.
 inline constexpr const char* kCheckpointLatest = "/checkpoint/latest";
 inline constexpr const char* kCheckpointGeneration = "/checkpoint/generation";
+// /run/stop_reason's codes: 0 "budget" (spent), 1 "stopped" (a method's stop of unnamed
+// reason: what files written before the codes hold), then CMA-ES's reasons in
+// es::Cma::stop_reason_names() order (2 max_evaluations, 3 max_generations, 4 tolfun, 5 tolx,
+// 6 tolconditioncov, 7 tolflatfitness, 8 tolfunhist, 9 tolupsigma, 10 tolstagnation,
+// 11 noeffectaxis, 12 noeffectcoord, 13 tolfacupx); append only.
+const std::vector<std::string>& stop_reasons();
+std::int64_t stop_reason_code(const std::string& reason);  // 1 for a name not in the table
+std::string stop_reasons_text();                            // the root attribute's text
 // Every path above, with a short key, for tools outside C++ (`bbt report --schema`).
 std::vector<std::pair<std::string, std::string>> paths();
 // A method's own series (methods::SeriesSpec::name) -> its path.

@@ -52,6 +52,9 @@ struct CsvRecord {
 
 // RFC 4180: comma separated, records end at LF or CRLF, a quoted field may hold commas, doubled
 // quotes and line breaks (kept as they are). Blank lines are skipped. `name` is used in errors.
-std::vector<CsvRecord> parse_csv(std::string_view text, const std::string& name);
+// keep_doubled_quotes: a doubled quote inside a quoted field stays two characters (the raw text
+// between the quotes, as the reference's Yelp loader reads it).
+std::vector<CsvRecord> parse_csv(std::string_view text, const std::string& name,
+                                 bool keep_doubled_quotes = false);
 
 }  // namespace bbt::data

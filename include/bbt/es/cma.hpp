@@ -1,6 +1,8 @@
 #pragma once
 // CMA-ES (Hansen's tutorial defaults) with full or diagonal (sep-CMA) covariance, driven by
 // ask/tell, deterministic bit for bit for a seed, and resumable bit-identically from a CmaState.
+// By default as pycma runs it: the active covariance update (negative weights for the worst
+// candidates) and pycma's stopping rules, checked after every tell().
 #include <Eigen/Dense>
 #include <cstdint>
 #include <future>
@@ -20,10 +22,23 @@ enum class Covariance { full, diagonal };
 std::string to_string(Covariance covariance);
 Covariance parse_covariance(const std::string& name);
 
+// Which stopping rules end a run (besides max_evaluations / max_generations, always on):
+// pycma: pycma's default termination criteria (tolfun, tolfunhist, tolflatfitness, tolx,
+//   tolfacupx, tolupsigma, tolstagnation, tolconditioncov, noeffectaxis, noeffectcoord);
+// budget: none (the run spends its whole budget);
+// legacy: the rules of bbt before the active update (tolfun once a full history is flat, tolx,
+//   tolconditioncov); a run file written before `cma.active` existed resumes with them.
+enum class StopRules { pycma = 0, budget = 1, legacy = 2 };
+std::string to_string(StopRules rules);
+StopRules parse_stop_rules(const std::string& name);  // "pycma" | "budget"; UsageError otherwise
+
+// The default population size, 4 + floor(3 ln dim) (pycma's and the tutorial's).
+int default_popsize(int dim);
+
 // What the user chooses. Zero / empty values mean "the default".
 struct CmaOptions {
   int dim = 0;
-  int popsize = 0;  // 0 = 4 + floor(3 ln dim)
+  int popsize = 0;  // <= 0: default_popsize(dim)
   double sigma0 = 1.0;
   Eigen::VectorXd x0;  // empty = zeros
   std::uint64_t seed = 42;
@@ -34,9 +49,19 @@ struct CmaOptions {
   double upper = std::numeric_limits<double>::infinity();
   long max_evaluations = 0;  // 0 = no limit
   int max_generations = 0;   // 0 = no limit
+  // Active CMA-ES (Hansen's 2016 tutorial, pycma's CMA_active): the worst lambda - mu candidates get
+  // negative recombination weights in the covariance update. false: positive weights only.
+  bool active = true;
+  StopRules stop = StopRules::pycma;
+  // pycma's defaults. tolstagnation <= 0 means pycma's int(100 + 100 dim^1.5 / lambda).
   double tolfun = 1e-11;
+  double tolfunhist = 1e-12;
   double tolx = 1e-11;
+  double tolfacupx = 1e3;
+  double tolupsigma = 1e20;
   double tolconditioncov = 1e14;
+  int tolflatfitness = 1;
+  int tolstagnation = 0;
   Covariance covariance = Covariance::full;
   // Threads of the background eigendecomposition (full covariance): 0 = two where the machine has
   // two cores, else one. The results are the same bits for any value.
@@ -48,14 +73,23 @@ struct CmaParameters {
   int dim = 0;
   int lambda = 0;
   int mu = 0;
+  bool active = false;
   Eigen::VectorXd weights;  // mu positive weights summing to 1
+  // Active: the lambda - mu weights of the worse candidates (best first), <= 0, summing to
+  // -min(alpha_mu-, alpha_mueff-, alpha_posdef-) (tutorial eq. 53); empty when not active.
+  Eigen::VectorXd negative_weights;
   double mueff = 0, c1 = 0, cmu = 0, cc = 0, csigma = 0, dsigma = 0, chin = 0;
   // Generations between eigendecompositions: floor(1 / (10 n (c1 + cmu))) + 1 for full, as the
   // tutorial's code does; 1 for diagonal.
   int eigen_gap = 1;
-  int tolfun_history = 0;  // generations of best-f history checked by tolfun: 10 + ceil(30 n / lambda)
+  // Generations of best-f history checked by tolfun: pycma's floor(10 + 30 n / lambda); legacy
+  // rules: 10 + ceil(30 n / lambda).
+  int tolfun_history = 0;
 
-  static CmaParameters make(int dim, int popsize, Covariance covariance);
+  // Active: cmu is pycma's min(1 - c1, 2 (1/4 + mueff + 1/mueff - 2) / ((n + 2)^2 + mueff)) for
+  // full covariance (the tutorial's, without the 1/4, when not active); sep-CMA's rates either way.
+  static CmaParameters make(int dim, int popsize, Covariance covariance, bool active = false,
+                            StopRules stop = StopRules::legacy);
 };
 
 // Everything needed to continue a run bit-identically. A plain struct: the run-file writer stores
@@ -91,6 +125,17 @@ struct CmaState {
   Eigen::VectorXd best_history;
   int history_count = 0;
   int stop_code = 0;  // 0 = running, else index into the stop reasons
+  // Format 2 (bbt with cma.active): the variant below and pycma's stopping state. A state without
+  // them (format 1, written before) is the positive-weights update with the legacy stop rules.
+  int format = 2;
+  bool active = true;
+  StopRules stop = StopRules::pycma;
+  int flat_generations = 0;     // generations whose best f equalled the mu-th best (tolflatfitness)
+  // tolstagnation: the best and median f of every 5th generation (pycma's histbest/histmedian),
+  // a ring of the last kStagnationCapacity entries, stagnation_count written so far.
+  Eigen::VectorXd stagnation_best, stagnation_median;
+  long stagnation_count = 0;
+  static constexpr int kStagnationCapacity = 20000;  // pycma keeps 2e4
 
   // Every field as a named double matrix (integers exactly, 64-bit RNG words as two 32-bit halves).
   std::vector<std::pair<std::string, Eigen::MatrixXd>> arrays() const;
@@ -113,8 +158,12 @@ class Cma {
   void tell(const Eigen::VectorXd& fitness);
 
   bool stopped() const { return state_.stop_code != 0; }
-  // "", "max_evaluations", "max_generations", "tolfun", "tolx" or "tolconditioncov".
+  // "" while running, else "max_evaluations", "max_generations" or the pycma criterion's name
+  // ("tolfun", "tolx", "tolconditioncov", "tolflatfitness", "tolfunhist", "tolupsigma",
+  // "tolstagnation", "noeffectaxis", "noeffectcoord", "tolfacupx").
   std::string stop_reason() const;
+  // Every name stop_reason() can return, "" first, in a fixed order (their codes).
+  static const std::vector<std::string>& stop_reason_names();
 
   int generation() const { return state_.generation; }
   long evaluations() const { return state_.evaluations; }
@@ -143,7 +192,8 @@ class Cma {
   const EigenWork& pending_result() const;  // waits for the decomposition in flight
   void make_candidates();
   void update_eigen_after_tell();
-  void check_stop();
+  void check_stop();          // legacy rules
+  void check_pycma_stop(const std::vector<double>& sorted_f, int n_finite);
   double repair(double x) const;
 
   CmaOptions options_;

@@ -29,7 +29,9 @@ using StateArrays = std::vector<std::pair<std::string, Eigen::MatrixXd>>;
 struct Step {
   std::vector<double> losses, accuracies;  // per candidate
   std::size_t best = 0;                    // index of the step's best candidate (lowest loss)
-  Eigen::VectorXd best_prompt;             // what dev selection scores
+  Eigen::VectorXd best_prompt;             // what dev selection scores (eval.select = best)
+  Eigen::MatrixXd candidates;              // every candidate, a column each, in call order
+                                           // (eval.select = call scores the one at the call)
   std::int64_t api_calls = 0;              // black-box calls the step spent
   cluster::EvalCosts costs;                // of its train evaluation
   std::vector<std::vector<double>> own;    // one row per series(), in that order
