@@ -26,6 +26,8 @@ std::string read_file(const std::filesystem::path& path, std::uintmax_t max_byte
   std::error_code ec;
   // An std::ifstream opens a directory without complaint on Linux and then reads nothing.
   if (fs::is_directory(path, ec)) fail(path, "is a directory");
+  // A device (/dev/zero, a terminal) never ends or never holds a file's text.
+  if (fs::is_character_file(path, ec) || fs::is_block_file(path, ec)) fail(path, "is a device, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, std::strerror(errno));
   const auto too_large = [&] {

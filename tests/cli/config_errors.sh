@@ -30,6 +30,7 @@ expect 2 "unknown section '[cmaa]'" -- "$BBT" train --config "$tmp/section.ini"
 expect 2 "$tmp/syntax.ini:3: syntax error" -- "$BBT" train --config "$tmp/syntax.ini"
 expect 2 "cannot read '$tmp/missing.ini': No such file or directory" -- "$BBT" train --config "$tmp/missing.ini"
 expect 2 "cannot read '$tmp': is a directory" -- "$BBT" train --config "$tmp"
+expect 2 "cannot read '/dev/zero': is a device, not a file" -- "$BBT" train --config /dev/zero
 expect 2 "unknown key 'cma.sigma'" -- "$BBT" train --config "$tmp/task.ini" --cma.sigma 2
 expect 2 "unknown command 'trian'" -- "$BBT" trian
 # make-tiny-model's default vocabulary: BBT_GPT2_DIR, when set, is the only place looked at.

@@ -163,6 +163,10 @@ TEST(Config, OldIniTextParsesAndPrintsBackIdentically) {
   std::string printed = "[method]\nname = bbt\n\n" + std::string(kOldIni);
   const std::string test_line = "planted_test = 1000\n";
   printed.insert(printed.find(test_line) + test_line.size(), "planted_deep = false\n");
+  const std::string seed_line = "covariance = diagonal\nseed = 42\n";
+  printed.insert(printed.find(seed_line) + seed_line.size(), "active = true\nstop = pycma\n");
+  const std::string every_line = "every = 100\n";
+  printed.insert(printed.find(every_line) + every_line.size(), "select = best\n");
   EXPECT_EQ(c.to_ini(), printed);
   EXPECT_FALSE(c.task.planted_deep);
   EXPECT_EQ(parse_config_text(c.to_ini(), "new.ini").to_ini(), c.to_ini());
@@ -218,10 +222,13 @@ const std::map<std::string, std::string> kSamples = {{"method.name", "bbtv2"},
                                                      {"cma.bound", "2.5"},
                                                      {"cma.covariance", "diagonal"},
                                                      {"cma.seed", "13"},
+                                                     {"cma.active", "false"},
+                                                     {"cma.stop", "budget"},
                                                      {"loss.type", "hinge"},
                                                      {"loss.margin", "1e-300"},
                                                      {"loss.logit_scale", "2"},
                                                      {"eval.every", "7"},
+                                                     {"eval.select", "call"},
                                                      {"eval.test", "false"},
                                                      {"eval.batch_size", "16"},
                                                      {"output.dir", "out"},
