@@ -471,6 +471,7 @@ int train_job(cluster::MpiSession& mpi, const TrainArgs& args, const std::string
       try {
         text = read_config_text(args.resume);
       } catch (const Error& e) {
+        if (!std::filesystem::exists(args.resume)) throw;  // no file: nothing to keep aside
         throw Error(std::string(e.what()) +
                     "; if the run never started, run the command that created it again (it keeps this file aside)");
       }

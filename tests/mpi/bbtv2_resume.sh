@@ -3,7 +3,7 @@
 # checkpoint holds every layer's CMA-ES, and the layer statistics are read back, not re-measured.
 source "$(dirname "$0")/common.bash"
 make_tiny m
-write_config c.ini "$PWD/m" 400
+write_config c.ini "$PWD/m" 1200  # 120 generations: the kill below lands mid-run
 printf '[method]\nname = bbtv2\n' >>c.ini
 
 timeout 300 mpirun -np 2 "$BBT" train --config c.ini --output.run_name whole >whole.log 2>&1
@@ -26,8 +26,8 @@ with h5py.File(sys.argv[1], "r+") as f:
     f["bbtv2/layer_stats"][1, 1] *= 2' altered.h5 || { echo "FAIL: cannot alter the copy"; fail=1; }
 timeout 300 mpirun -np 3 "$BBT" train --resume results/killed/run.h5 >resumed.log 2>&1
 check "resume after SIGKILL (3 ranks) finishes" test $? -eq 0
-check "generations 0..39 exactly once" test "$(h5 results/killed/run.h5 \
-  'int(list(f["train/generation"][()]) == list(range(40)))')" = 1
+check "generations 0..119 exactly once" test "$(h5 results/killed/run.h5 \
+  'int(list(f["train/generation"][()]) == list(range(120)))')" = 1
 check "killed+resumed bbtv2 run equals the uninterrupted run exactly" same_run results/whole/run.h5 results/killed/run.h5 0
 check "... and its layer series" test "$(h5 results/whole/run.h5 'f["train/layer_best_loss"][()].tobytes().hex()')" = \
   "$(h5 results/killed/run.h5 'f["train/layer_best_loss"][()].tobytes().hex()')"
