@@ -381,10 +381,11 @@ void check_resumed_model(const RunConfig& cfg, const Replica& replica, const Che
   const bool path_changed = std::any_of(changes.begin(), changes.end(),
                                         [](const ConfigChange& c) { return c.key == "model.path"; });
   if (checkpoint.weights_fingerprint.empty()) {
+    // A file from before fingerprints cannot be checked: a moved model is taken on trust, said once.
     if (path_changed)
-      throw UsageError("--resume " + path + ": --model.path " + cfg.model.path +
-                       " cannot be checked against the run's weights (the file predates weight fingerprints); "
-                       "resume with the run's own model.path");
+      std::cerr << "bbt: warning: --resume " << path << ": --model.path " << cfg.model.path
+                << " cannot be checked against the run's weights (the file predates weight fingerprints)"
+                << std::endl;
     return;
   }
   if (now != checkpoint.weights_fingerprint)
