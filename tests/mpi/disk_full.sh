@@ -5,7 +5,7 @@
 source "$(dirname "$0")/common.bash"
 export OMPI_MCA_orte_execute_quiet=1  # as bbt's scripts set it: no Open MPI banners
 mkdir -p small
-mount -t tmpfs -o size=400k tmpfs small 2>/dev/null || { echo "SKIP: cannot mount a tmpfs here"; exit 77; }
+mount -t tmpfs -o size=2m tmpfs small 2>/dev/null || { echo "SKIP: cannot mount a tmpfs here"; exit 77; }
 trap 'umount -l "$BBT_SCRATCH/small" 2>/dev/null' EXIT
 make_tiny m
 write_config c.ini "$PWD/m" 1500
