@@ -18,7 +18,11 @@
 #include "bbt/common/version.hpp"
 #include "bbt/core/scorer.hpp"
 #include "bbt/es/cma.hpp"
+#include "bbt/data/encode.hpp"
 #include "bbt/methods/bbt.hpp"
+#include "bbt/methods/feature_classifier.hpp"
+#include "bbt/methods/icl.hpp"
+#include "bbt/methods/manual.hpp"
 #include "bbt/model/blas.hpp"
 
 namespace bbt::app {
@@ -52,23 +56,6 @@ std::string format_duration(double s) {
   return o.str();
 }
 
-std::unique_ptr<methods::Method> make_method(const io::RunConfig& cfg, int threads) {
-  es::CmaOptions o;
-  o.dim = cfg.prompt.intrinsic_dim;
-  o.popsize = cfg.cma.popsize;
-  o.sigma0 = cfg.cma.sigma0;
-  o.x0 = Eigen::VectorXd::Zero(o.dim);
-  o.seed = static_cast<std::uint64_t>(cfg.cma.seed);
-  if (cfg.cma.bound > 0) {
-    o.lower = -cfg.cma.bound;
-    o.upper = cfg.cma.bound;
-  }
-  o.covariance = cfg.cma.covariance;
-  o.threads = threads;  // the rank's share of the cores (the bits do not depend on it)
-  // The budget is counted in API calls by the loop; CMA-ES's own stop criteria stay on.
-  return std::make_unique<methods::Bbt>(o);
-}
-
 // Rank 0's run: everything the loop reads and writes.
 struct Run {
   const io::RunConfig& cfg;
@@ -80,6 +67,7 @@ struct Run {
   Progress progress;
   bool resumed = false;
   std::ostream& log = std::cout;
+  methods::Fit fit = {};  // what a no-step method's fit returned
 };
 
 // A new run's file path under output.dir (refusing an existing one).
@@ -107,6 +95,7 @@ RunHeader make_header(const io::RunConfig& cfg, const Replica& r, const std::str
   h.n_ranks = ranks;
   h.model_path = cfg.model.path;
   h.task = cfg.task.name;
+  h.method = io::method_spelling(cfg.method.name);
   h.metric = data::metric_name(r.task.spec.metric);
   h.split_seed = cfg.task.split_seed;
   h.seed = cfg.cma.seed;
@@ -233,12 +222,66 @@ void final_test(Run& run) {
   }
   const std::int64_t n_test = run.cluster.split(Split::kTest).size();
   if (!run.cfg.eval.test || n_test == 0) return;
-  const auto logits = run.cluster.evaluate(Split::kTest, p.best_z);
+  const auto logits = run.method.split_logits(run.cluster, Split::kTest, p.best_z);
   const core::Scores ts = run.scorer.score(logits, 0, run.cluster.split(Split::kTest));
   run.record.write_test(ts.metric, ts.loss, ts.accuracy, n_test);
+  if (run.method.candidates_per_step() == 0) {
+    run.log << "test " << data::metric_name(run.replica.task.spec.metric) << " " << ts.metric << " (dev "
+            << p.best_dev << ")" << std::endl;
+    return;
+  }
   run.log << "test " << data::metric_name(run.replica.task.spec.metric) << " " << ts.metric
           << " (kept z from generation " << p.best_generation << ", dev " << p.best_dev
           << "); initial prompt (z = 0): " << p.initial_test << std::endl;
+}
+
+// A method that takes no steps: its fit (all its training), then its dev score. A stop signal
+// before it returns kExitCheckpointed (the run's checkpoint is its start: a resume fits again).
+int fit_no_steps(Run& run, std::string& stop_reason) {
+  Progress& p = run.progress;
+  stop_reason = "fitted";
+  if (run.cluster.stop_requested()) {
+    run.log << "bbt: stop signal received before the fit; resume with bbt train --resume " << run.record.path()
+            << std::endl;
+    stop_reason = "signal";
+    return kExitCheckpointed;
+  }
+  const auto t0 = Clock::now();
+  run.fit = run.method.fit(run.cluster, run.scorer);
+  p.api_calls += run.fit.api_calls;
+  run.record.write_fit(run.fit);
+  if (!run.fit.summary.empty()) run.log << run.fit.summary << std::endl;
+  if (run.cluster.split(Split::kDev).size() > 0) {
+    const auto logits = run.method.split_logits(run.cluster, Split::kDev, p.best_z);
+    const core::Scores dv = run.scorer.score(logits, 0, run.cluster.split(Split::kDev));
+    run.record.append_dev(0, p.api_calls, dv.loss, dv.metric);
+    p.dev_rows = 1;
+    p.best_dev = dv.metric;
+    p.best_generation = 0;
+    run.record.write_best(p.best_z, 0, dv.metric);
+    run.log << "dev " << data::metric_name(run.replica.task.spec.metric) << " " << dv.metric << ", loss "
+            << dv.loss << std::endl;
+  }
+  p.generation = 1;
+  p.elapsed += seconds_since(t0);
+  run.record.flush();
+  return kExitFinished;
+}
+
+// The cost columns (the paper's Table 4) for every method.
+void write_costs(Run& run) {
+  const methods::Method& m = run.method;
+  double user = run.fit.user_bytes, up = run.fit.bytes_up, down = run.fit.bytes_down;
+  if (m.candidates_per_step() > 0) {
+    // A prompt method's user side is its optimiser state; a query is one candidate over train:
+    // its z out, K logits per example back.
+    user = 0;
+    for (const auto& [name, a] : m.state()) user += 8.0 * static_cast<double>(a.size());
+    up = 8.0 * m.prompt_dim();
+    down = 4.0 * static_cast<double>(run.replica.task.label_ids.size()) *
+           static_cast<double>(run.cluster.split(Split::kTrain).size());
+  }
+  run.record.write_costs(user, static_cast<double>(run.replica.model->parameter_bytes()), up, down);
 }
 
 // Rank 0 of `bbt train`, from a built replica to the exit code.
@@ -246,7 +289,8 @@ int train_root(io::RunConfig& cfg, Replica& replica, const io::TrainArgs& args,
                const std::string& command_line) {
   cluster::Cluster& cl = *replica.cluster;
   const auto t_start = Clock::now();
-  std::unique_ptr<methods::Method> method = make_method(cfg, replica.threads);
+  std::unique_ptr<methods::Method> method = make_method(cfg, replica);
+  const bool steps = method->candidates_per_step() > 0;
   const bool resumed = !args.resume.empty();
   Checkpoint checkpoint;
   if (resumed) {
@@ -267,17 +311,19 @@ int train_root(io::RunConfig& cfg, Replica& replica, const io::TrainArgs& args,
       cfg,    replica, cl, *method, make_scorer(cfg, replica.task), std::move(record), checkpoint.progress,
       resumed};
   log_start(run);
-  if (!resumed && cfg.eval.test && cl.split(Split::kTest).size() > 0) initial_test(run);
+  if (!steps && !resumed) run.record.write_checkpoint(*method, run.progress);  // what a resume starts from
+  if (steps && !resumed && cfg.eval.test && cl.split(Split::kTest).size() > 0) initial_test(run);
   std::string stop_reason;
-  if (train_steps(run, stop_reason) == kExitCheckpointed) {
+  if ((steps ? train_steps(run, stop_reason) : fit_no_steps(run, stop_reason)) == kExitCheckpointed) {
     cl.finish(kExitCheckpointed);
     run.record.close();
     return kExitCheckpointed;
   }
-  run.record.write_checkpoint(*method, run.progress);
+  if (steps) run.record.write_checkpoint(*method, run.progress);
   final_test(run);
   cl.finish(kExitFinished);
-  run.record.finish(stop_reason == "budget", run.progress.elapsed);
+  write_costs(run);
+  run.record.finish(stop_reason == "budget" || stop_reason == "fitted", run.progress.elapsed);
   run.log << "finished: " << run.progress.api_calls << " API calls in "
           << format_duration(seconds_since(t_start)) << " (" << stop_reason << "); run file "
           << run.record.path() << std::endl;
@@ -301,6 +347,54 @@ int train_job(cluster::MpiSession& mpi, const io::TrainArgs& args, const std::st
 }
 
 }  // namespace
+
+std::unique_ptr<methods::Method> make_method(const io::RunConfig& cfg, const Replica& replica) {
+  using io::MethodName;
+  const cluster::Cluster& cl = *replica.cluster;
+  const model::RobertaConfig& mc = replica.model->config();
+  switch (cfg.method.name) {
+    case MethodName::kBbt:
+      break;
+    case MethodName::kManual:
+      return std::make_unique<methods::Manual>();
+    case MethodName::kIcl: {
+      const std::int64_t positions = mc.max_position_embeddings - mc.pad_token_id - 1;
+      return std::make_unique<methods::Icl>(
+          cfg.icl.demonstrations, static_cast<std::uint64_t>(cfg.icl.seed), replica.task.label_ids,
+          static_cast<std::size_t>(std::min<std::int64_t>(positions, data::kMaxSequenceLength)),
+          cl.split(cluster::Split::kDev).size(), cl.split(cluster::Split::kTest).size());
+    }
+    case MethodName::kFeatureMlp:
+    case MethodName::kFeatureBilstm: {
+      methods::ClassifierOptions c;
+      c.head = cfg.method.name == MethodName::kFeatureMlp ? methods::FeatureHead::kMlp : methods::FeatureHead::kBilstm;
+      c.hidden = cfg.classifier.hidden;
+      c.epochs = cfg.classifier.epochs;
+      c.patience = cfg.classifier.patience;
+      c.lr = cfg.classifier.lr;
+      c.weight_decay = cfg.classifier.weight_decay;
+      c.seed = static_cast<std::uint64_t>(cfg.classifier.seed);
+      c.hidden_size = mc.hidden_size;
+      c.num_labels = static_cast<std::int64_t>(replica.task.label_ids.size());
+      return std::make_unique<methods::FeatureClassifier>(c);
+    }
+  }
+  const int threads = replica.threads;
+  es::CmaOptions o;
+  o.dim = cfg.prompt.intrinsic_dim;
+  o.popsize = cfg.cma.popsize;
+  o.sigma0 = cfg.cma.sigma0;
+  o.x0 = Eigen::VectorXd::Zero(o.dim);
+  o.seed = static_cast<std::uint64_t>(cfg.cma.seed);
+  if (cfg.cma.bound > 0) {
+    o.lower = -cfg.cma.bound;
+    o.upper = cfg.cma.bound;
+  }
+  o.covariance = cfg.cma.covariance;
+  o.threads = threads;  // the rank's share of the cores (the bits do not depend on it)
+  // The budget is counted in API calls by the loop; CMA-ES's own stop criteria stay on.
+  return std::make_unique<methods::Bbt>(o);
+}
 
 // The session outlives the handlers: an error must reach MPI_Abort, not MPI_Finalize (which
 // would wait forever for the ranks still running).

@@ -74,6 +74,15 @@ TaskData prepare_task_data(const io::RunConfig& config, const TaskInfo& task,
     o.mask = tokenizer.mask_id();
     o.vocab_size = evaluator.model().config().vocab_size;
     PlantedTask planted = make_planted_task(evaluator, o);
+    if (!io::uses_prompt(config.method.name) && add) {
+      // The same sentences and labels without the prompt placeholders after <s>.
+      for (EncodedSplit* s : {&planted.pool, &planted.test})
+        for (std::size_t i = 0; i < s->ids.size(); ++i) {
+          auto& ids = s->ids[i];
+          ids.erase(ids.begin() + 1, ids.begin() + 1 + o.n_prompt_tokens);
+          s->mask_pos[i] -= o.n_prompt_tokens;
+        }
+    }
     std::vector<int> labels(planted.pool.labels.begin(), planted.pool.labels.end());
     const auto split = data::sample_k_shot(labels, 2, t.k_shot, t.split_seed);
     out.train = planted.pool.subset(split.train_index);
@@ -91,7 +100,7 @@ TaskData prepare_task_data(const io::RunConfig& config, const TaskInfo& task,
   const data::DataFiles files = data::find_data_files(task.spec, t.data_dir, overrides);
   const data::SpecialIds special{tokenizer.bos_id(), tokenizer.eos_id(), tokenizer.mask_id()};
   const model::PromptMode mode = config.prompt.mode;
-  const int n = config.prompt.n_tokens;
+  const int n = io::uses_prompt(config.method.name) ? config.prompt.n_tokens : 0;  // baselines: none
 
   const data::Dataset train_rows = data::read_dataset(task.spec.format, files.train, task.spec.num_labels);
   for (const auto& [reason, count] : train_rows.dropped) out.dropped["train: " + reason] += count;

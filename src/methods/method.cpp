@@ -3,7 +3,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "bbt/common/error.hpp"
+
 namespace bbt::methods {
+
+Step NoStepMethod::step(cluster::Cluster& /*cluster*/, const core::Scorer& /*scorer*/) {
+  throw Error("internal: a method that takes no steps was asked for one");
+}
 
 std::size_t best_index(const std::vector<double>& losses) {
   return static_cast<std::size_t>(std::min_element(losses.begin(), losses.end(),

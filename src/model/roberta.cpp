@@ -279,20 +279,18 @@ std::vector<std::vector<std::size_t>> Roberta::length_groups(const MaskBatch& ba
   return groups;
 }
 
-torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<std::size_t>& row_ids,
-                                     const torch::Tensor& prompts, const torch::Tensor& prompt_index,
-                                     PromptMode mode, const torch::Tensor& labels) const {
+Roberta::ChunkInputs Roberta::chunk_inputs(const MaskBatch& batch, const std::vector<std::size_t>& row_ids,
+                                           std::int64_t shift) const {
   const auto& c = config_;
   const auto dev = options_.device;
   const auto dt = options_.dtype;
-  const std::size_t rows = row_ids.size();
-  const std::int64_t B = static_cast<std::int64_t>(rows);
-  const std::int64_t H = c.hidden_size, A = c.num_attention_heads, D = H / A;
-  const std::int64_t n = prompts.defined() ? prompts.size(1) : 0;
-  const std::int64_t shift = mode == PromptMode::kCat ? n : 0;
+  ChunkInputs in;
+  in.B = static_cast<std::int64_t>(row_ids.size());
+  const std::int64_t B = in.B;
   std::int64_t L = 0;
   for (std::size_t r : row_ids) L = std::max<std::int64_t>(L, batch.ids[r].size());
-  const std::int64_t T = L + shift;
+  in.L = L;
+  const std::int64_t T = in.T = L + shift;
 
   // Host-side index tensors for the whole chunk, copied to the device once.
   auto ids = torch::full({B, L}, c.pad_token_id, torch::kLong);      // [B, L]
@@ -311,17 +309,65 @@ torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<s
       pos_p[r * L + i] = c.pad_token_id + 1 + i;
     }
     for (std::int64_t i = 0; i < shift + len; ++i) keep_p[r * T + i] = 0.0f;
-    mpos_p[r] = batch.mask_pos[row_ids[r]] + shift;
+    mpos_p[r] = batch.mask_pos.empty() ? 0 : batch.mask_pos[row_ids[r]] + shift;
   }
-  ids = ids.to(dev);
-  pos = pos.to(dev);
-  mpos = mpos.to(dev);
-  const auto mask = keep.to(dev, dt).view({B, 1, 1, T});  // [B, 1, 1, T]
+  in.ids = ids.to(dev);
+  in.pos = pos.to(dev);
+  in.mpos = mpos.to(dev);
+  in.mask = keep.to(dev, dt).view({B, 1, 1, T});  // [B, 1, 1, T]
+  return in;
+}
 
+torch::Tensor Roberta::embed(const ChunkInputs& in) const {
+  const std::int64_t B = in.B, L = in.L, H = config_.hidden_size;
   // Embeddings: (word + type) + position, then LayerNorm, as Hugging Face sums them.
-  auto h = word_emb_.index_select(0, ids.view(-1)).view({B, L, H});  // [B, L, H]
-  h.add_(type_emb0_).add_(pos_emb_.index_select(0, pos.view(-1)).view({B, L, H}));
-  h = layer_norm(h, emb_ln_w_, emb_ln_b_);  // [B, L, H]
+  auto h = word_emb_.index_select(0, in.ids.view(-1)).view({B, L, H});  // [B, L, H]
+  h.add_(type_emb0_).add_(pos_emb_.index_select(0, in.pos.view(-1)).view({B, L, H}));
+  return layer_norm(h, emb_ln_w_, emb_ln_b_);  // [B, L, H]
+}
+
+torch::Tensor Roberta::encoder(torch::Tensor h, const ChunkInputs& in, bool mask_rows_only) const {
+  const auto& c = config_;
+  const std::int64_t B = in.B, T = in.T;
+  const std::int64_t H = c.hidden_size, A = c.num_attention_heads, D = H / A;
+  const auto& mpos = in.mpos;
+  const auto n_layers = static_cast<std::int64_t>(layers_.size());
+  for (std::int64_t l = 0; l < n_layers; ++l) {
+    const auto& ly = layers_[l];
+    const bool last = mask_rows_only && l == n_layers - 1;
+    auto qkv =
+        torch::linear(h, ly.qkv_w, ly.qkv_b).view({B, T, 3, A, D}).permute({2, 0, 3, 1, 4});  // [3,B,A,T,D]
+    auto q = qkv[0];
+    auto residual = h;
+    std::int64_t Tq = T;
+    if (last) {
+      // Only the <mask> rows are needed after the last layer: queries, residual and FFN at those.
+      q = q.gather(2, mpos.view({B, 1, 1, 1}).expand({B, A, 1, D}));   // [B, A, 1, D]
+      residual = h.gather(1, mpos.view({B, 1, 1}).expand({B, 1, H}));  // [B, 1, H]
+      Tq = 1;
+    }
+    auto ctx = attention(q, qkv[1], qkv[2], in.mask).transpose(1, 2).reshape({B, Tq, H});  // [B, Tq, H]
+    auto a = layer_norm(torch::linear(ctx, ly.attn_out_w, ly.attn_out_b).add_(residual), ly.attn_ln_w,
+                        ly.attn_ln_b);                                                       // [B, Tq, H]
+    auto f = torch::gelu(torch::linear(a, ly.inter_w, ly.inter_b));                          // [B, Tq, F]
+    h = layer_norm(torch::linear(f, ly.out_w, ly.out_b).add_(a), ly.out_ln_w, ly.out_ln_b);  // [B, Tq, H]
+  }
+  return h;
+}
+
+torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<std::size_t>& row_ids,
+                                     const torch::Tensor& prompts, const torch::Tensor& prompt_index,
+                                     PromptMode mode, const torch::Tensor& labels) const {
+  const auto& c = config_;
+  const auto dev = options_.device;
+  const std::int64_t H = c.hidden_size;
+  const std::int64_t n = prompts.defined() ? prompts.size(1) : 0;
+  const std::int64_t shift = mode == PromptMode::kCat ? n : 0;
+  const ChunkInputs in = chunk_inputs(batch, row_ids, shift);
+  const std::int64_t B = in.B;
+  const auto& mpos = in.mpos;
+
+  auto h = embed(in);  // [B, L, H]
   if (n > 0) {
     auto sel = torch::empty({B}, torch::kLong);  // each row's prompt
     const auto* pi = prompt_index.data_ptr<std::int64_t>();
@@ -334,30 +380,10 @@ torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<s
       h = torch::cat({p, h}, 1);  // [B, T, H] prompt in front, no position embedding
     }
   }
+  h = encoder(h, in, /*mask_rows_only=*/true);
 
-  const auto n_layers = static_cast<std::int64_t>(layers_.size());
-  for (std::int64_t l = 0; l < n_layers; ++l) {
-    const auto& ly = layers_[l];
-    const bool last = l == n_layers - 1;
-    auto qkv =
-        torch::linear(h, ly.qkv_w, ly.qkv_b).view({B, T, 3, A, D}).permute({2, 0, 3, 1, 4});  // [3,B,A,T,D]
-    auto q = qkv[0];
-    auto residual = h;
-    std::int64_t Tq = T;
-    if (last) {
-      // Only the <mask> rows are needed after the last layer: queries, residual and FFN at those.
-      q = q.gather(2, mpos.view({B, 1, 1, 1}).expand({B, A, 1, D}));   // [B, A, 1, D]
-      residual = h.gather(1, mpos.view({B, 1, 1}).expand({B, 1, H}));  // [B, 1, H]
-      Tq = 1;
-    }
-    auto ctx = attention(q, qkv[1], qkv[2], mask).transpose(1, 2).reshape({B, Tq, H});  // [B, Tq, H]
-    auto a = layer_norm(torch::linear(ctx, ly.attn_out_w, ly.attn_out_b).add_(residual), ly.attn_ln_w,
-                        ly.attn_ln_b);                                                       // [B, Tq, H]
-    auto f = torch::gelu(torch::linear(a, ly.inter_w, ly.inter_b));                          // [B, Tq, F]
-    h = layer_norm(torch::linear(f, ly.out_w, ly.out_b).add_(a), ly.out_ln_w, ly.out_ln_b);  // [B, Tq, H]
-  }
   torch::Tensor x;  // [B, H] hidden state at <mask>
-  if (n_layers > 0) {
+  if (!layers_.empty()) {
     x = h.view({B, H});
   } else {
     x = h.gather(1, mpos.view({B, 1, 1}).expand({B, 1, H})).view({B, H});
@@ -365,6 +391,51 @@ torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<s
   x = torch::gelu(torch::linear(x, head_dense_w_, head_dense_b_));                                  // [B, H]
   x = layer_norm(x, head_ln_w_, head_ln_b_);                                                        // [B, H]
   return torch::linear(x, decoder_w_.index_select(0, labels), decoder_b_.index_select(0, labels));  // [B, K]
+}
+
+torch::Tensor Roberta::hidden_states(const std::vector<std::vector<std::int64_t>>& rows, bool first_only) const {
+  const auto& c = config_;
+  const std::int64_t max_len = c.max_position_embeddings - c.pad_token_id - 1;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const auto len = static_cast<std::int64_t>(rows[r].size());
+    if (len < 1 || len > max_len)
+      throw Error("hidden_states: row " + std::to_string(r) + " has " + std::to_string(len) +
+                  " tokens; model " + dir_ + " takes 1.." + std::to_string(max_len));
+    for (auto id : rows[r])
+      if (id < 0 || id >= c.vocab_size)
+        throw Error("hidden_states: row " + std::to_string(r) + " has token id " + std::to_string(id) +
+                    " outside the vocabulary");
+  }
+  torch::NoGradGuard no_grad;
+  MaskBatch batch;
+  batch.ids = rows;
+  std::vector<torch::Tensor> parts;
+  // Chunks of max_batch rows in order: each chunk one forward pass, whatever the caller's split.
+  for (std::size_t r0 = 0; r0 < rows.size(); r0 += static_cast<std::size_t>(options_.max_batch)) {
+    const auto count = std::min<std::size_t>(options_.max_batch, rows.size() - r0);
+    std::vector<std::size_t> ids(count);
+    for (std::size_t i = 0; i < count; ++i) ids[i] = r0 + i;
+    const ChunkInputs in = chunk_inputs(batch, ids, 0);
+    const auto h = encoder(embed(in), in, /*mask_rows_only=*/false).to(torch::kCPU, torch::kFloat32);  // [B, L, H]
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto len = first_only ? 1 : static_cast<std::int64_t>(rows[r0 + i].size());
+      parts.push_back(h[static_cast<std::int64_t>(i)].narrow(0, 0, len));  // [len, H]
+    }
+  }
+  if (parts.empty()) return torch::empty({0, c.hidden_size}, torch::kFloat32);
+  return torch::cat(parts).contiguous();  // [rows or sum of lengths, H]
+}
+
+std::int64_t Roberta::parameter_bytes() const {
+  std::int64_t total = 0;
+  for (const auto* t : {&word_emb_, &pos_emb_, &type_emb0_, &emb_ln_w_, &emb_ln_b_, &head_dense_w_, &head_dense_b_,
+                        &head_ln_w_, &head_ln_b_, &decoder_w_, &decoder_b_})
+    if (t->defined()) total += t->numel() * static_cast<std::int64_t>(t->element_size());
+  for (const auto& ly : layers_)
+    for (const auto* t : {&ly.qkv_w, &ly.qkv_b, &ly.attn_out_w, &ly.attn_out_b, &ly.attn_ln_w, &ly.attn_ln_b,
+                          &ly.inter_w, &ly.inter_b, &ly.out_w, &ly.out_b, &ly.out_ln_w, &ly.out_ln_b})
+      total += t->numel() * static_cast<std::int64_t>(t->element_size());
+  return total;
 }
 
 }  // namespace bbt::model

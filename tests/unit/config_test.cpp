@@ -156,8 +156,18 @@ log_every = 10
 )INI";
 
 TEST(Config, OldIniTextParsesAndPrintsBackIdentically) {
+  // Text written before [method] existed is a BBT run; it prints back with the newer sections
+  // around the old text, unchanged.
   const RunConfig c = parse_config_text(kOldIni, "old.ini");
-  EXPECT_EQ(c.to_ini(), kOldIni);
+  EXPECT_EQ(c.method.name, bbt::io::MethodName::kBbt);
+  const std::string method = "[method]\nname = bbt\n\n";
+  const std::string printed = c.to_ini();
+  ASSERT_EQ(printed.substr(0, method.size()), method);
+  EXPECT_EQ(printed.substr(method.size(), std::string(kOldIni).size()), kOldIni);
+  EXPECT_EQ(printed.substr(method.size() + std::string(kOldIni).size()),
+            "\n[icl]\ndemonstrations = 32\nseed = 42\n\n[classifier]\nhidden = 128\nepochs = 200\n"
+            "patience = 20\nlr = 0.001\nweight_decay = 0\nseed = 42\n");
+  EXPECT_EQ(parse_config_text(printed, "new.ini").to_ini(), printed);
   EXPECT_EQ(c.model.dtype, bbt::model::Dtype::kBF16);
   EXPECT_EQ(c.model.device, c10::DeviceType::CUDA);
   EXPECT_EQ(c.task.metric, bbt::data::Metric::f1);
@@ -173,12 +183,21 @@ TEST(Config, OldIniTextParsesAndPrintsBackIdentically) {
   RunConfig d;
   d.model.path = "m";
   const std::string head =
-      "[model]\npath = m\ndtype = auto\ndevice = auto\nthreads = 0\n\n[task]\nname = sst2\n";
+      "[method]\nname = bbt\n\n[model]\npath = m\ndtype = auto\ndevice = auto\nthreads = 0\n\n[task]\nname = sst2\n";
   EXPECT_EQ(d.to_ini().substr(0, head.size()), head);
 }
 
 // A value other than the default for every key: a key added to the table without one fails here.
-const std::map<std::string, std::string> kSamples = {{"model.path", "/models/roberta-large"},
+const std::map<std::string, std::string> kSamples = {{"method.name", "feature_bilstm"},
+                                                     {"icl.demonstrations", "4"},
+                                                     {"icl.seed", "5"},
+                                                     {"classifier.hidden", "16"},
+                                                     {"classifier.epochs", "30"},
+                                                     {"classifier.patience", "3"},
+                                                     {"classifier.lr", "0.01"},
+                                                     {"classifier.weight_decay", "0.0001"},
+                                                     {"classifier.seed", "8"},
+                                                     {"model.path", "/models/roberta-large"},
                                                      {"model.dtype", "float16"},
                                                      {"model.device", "cpu"},
                                                      {"model.threads", "3"},
@@ -265,7 +284,8 @@ TEST(Config, EnumErrorsNameKeyAndAllowedValues) {
                                                       {"prompt.mode", "add | cat"},
                                                       {"prompt.projection", "normal | uniform"},
                                                       {"cma.covariance", "full | diagonal"},
-                                                      {"loss.type", "ce | hinge | neg_acc"}};
+                                                      {"loss.type", "ce | hinge | neg_acc"},
+                                                      {"method.name", "bbt | manual | icl | feature_mlp | feature_bilstm"}};
   for (const auto& [key, list] : allowed) {
     const std::string section = key.substr(0, key.find('.'));
     const std::string e = error_of("[" + section + "]\n" + key.substr(section.size() + 1) + " = bogus\n");

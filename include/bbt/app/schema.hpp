@@ -17,6 +17,7 @@ inline constexpr const char* kTask = "task";
 inline constexpr const char* kMetric = "metric";
 inline constexpr const char* kSplitSeed = "split_seed";
 inline constexpr const char* kSeed = "seed";
+inline constexpr const char* kMethod = "method";  // method.name's spelling; absent in older files: bbt
 // Per-generation series.
 inline constexpr const char* kTrain = "/train";
 inline constexpr const char* kTrainGeneration = "/train/generation";
@@ -53,6 +54,11 @@ inline constexpr const char* kTestInitialLoss = "/test/initial_loss";
 inline constexpr const char* kRunFinished = "/run/finished";
 inline constexpr const char* kRunStopReason = "/run/stop_reason";
 inline constexpr const char* kRunSecondsTotal = "/run/seconds_total";
+// The paper's cost columns (Table 4), every method: wall time is /run/seconds_total.
+inline constexpr const char* kCostUserBytes = "/cost/user_bytes";      // rank 0's own model and optimiser
+inline constexpr const char* kCostServerBytes = "/cost/server_bytes";  // one model replica (per rank)
+inline constexpr const char* kCostBytesUp = "/cost/bytes_up_per_query";
+inline constexpr const char* kCostBytesDown = "/cost/bytes_down_per_query";
 // Checkpoints: two alternating slots; /checkpoint/latest names the last complete one.
 inline constexpr const char* kCheckpointLatest = "/checkpoint/latest";
 inline constexpr const char* kCheckpointGeneration = "/checkpoint/generation";
@@ -60,6 +66,8 @@ inline constexpr const char* kCheckpointGeneration = "/checkpoint/generation";
 std::vector<std::pair<std::string, std::string>> paths();
 // A method's own series (methods::SeriesSpec::name) -> its path.
 std::string train_series(const std::string& name);
+// A method's own fixed array (methods::ArraySpec::name) -> its path.
+std::string method_array(const std::string& name);
 }  // namespace schema
 
 }  // namespace bbt::app

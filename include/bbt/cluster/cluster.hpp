@@ -6,6 +6,7 @@
 #include <Eigen/Core>
 #include <cstdint>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "bbt/cluster/mpi.hpp"
@@ -49,6 +50,12 @@ class Cluster {
 
   // Rank 0: logits [z.cols() x split size x K] row-major (candidate-major), float32.
   std::vector<float> evaluate(Split split, const Eigen::MatrixXd& z, EvalCosts* costs = nullptr);
+  // Rank 0: the outputs of `query` for every row of `inputs` (sent to every rank), rows in order;
+  // each rank computes its share of whole chunks, so the bits never depend on the rank count.
+  // Costs: bytes as above (token ids out, outputs back).
+  std::vector<float> query(core::RowQuery query, const core::EncodedSplit& inputs, EvalCosts* costs = nullptr);
+  // What query() moves for `inputs` over all ranks: {token-id bytes out, output bytes back}.
+  std::pair<double, double> query_bytes(core::RowQuery query, const core::EncodedSplit& inputs) const;
   // Rank 0: whether any rank received a stop signal (SIGTERM, SIGUSR1) since the job began.
   bool stop_requested();
   // Rank 0: tells the serving ranks to return `code` from serve().
@@ -59,6 +66,7 @@ class Cluster {
  private:
   std::vector<float> evaluate_share(Split split, const Eigen::MatrixXd& z, EvalCosts* costs);
   std::vector<double> report_clocks();
+  std::vector<float> query_share(core::RowQuery query, const core::EncodedSplit& inputs, EvalCosts* costs);
 
   MpiSession& mpi_;
   core::Evaluator& evaluator_;

@@ -18,6 +18,19 @@
 
 namespace bbt::io {
 
+// What the job trains (or, for the baselines, does not): key method.name.
+enum class MethodName { kBbt, kManual, kIcl, kFeatureMlp, kFeatureBilstm };
+
+struct MethodConfig {
+  MethodName name = MethodName::kBbt;  // bbt | manual | icl | feature_mlp | feature_bilstm
+};
+
+// Whether the method feeds a continuous prompt (placeholders after <s> in add mode); the
+// baselines see the task's template alone.
+bool uses_prompt(MethodName name);
+// The method's spelling in configurations and run files ("bbt", "feature_mlp", ...).
+std::string method_spelling(MethodName name);
+
 struct ModelConfig {
   std::string path;                       // Hugging Face checkpoint directory
   std::optional<model::Dtype> dtype;      // auto (empty) | float32 | float16 | bfloat16
@@ -71,6 +84,22 @@ struct EvalConfig {
   int batch_size = 0;  // rows per forward chunk on a rank; 0 = automatic
 };
 
+// In-context learning (method.name = icl).
+struct IclConfig {
+  int demonstrations = 32;  // at most this many train examples precede each input
+  std::int64_t seed = 42;   // seed of each input's demonstration draw
+};
+
+// The small classifier of feature_mlp / feature_bilstm, trained on rank 0 (full batch, Adam).
+struct ClassifierConfig {
+  int hidden = 128;          // MLP hidden width; LSTM hidden size per direction
+  int epochs = 200;          // at most
+  int patience = 20;         // epochs without a better dev metric before stopping
+  double lr = 1e-3;          // Adam learning rate
+  double weight_decay = 0;   // Adam's L2 term
+  std::int64_t seed = 42;    // initial weights
+};
+
 struct OutputConfig {
   std::string dir = "results";
   std::string run_name;       // default: <task>-<split_seed>-<timestamp>
@@ -80,6 +109,7 @@ struct OutputConfig {
 
 // The defaults above are the paper's; the key table reads them from a default RunConfig.
 struct RunConfig {
+  MethodConfig method;
   ModelConfig model;
   TaskConfig task;
   PromptConfig prompt;
@@ -87,6 +117,8 @@ struct RunConfig {
   LossConfig loss;
   EvalConfig eval;
   OutputConfig output;
+  IclConfig icl;
+  ClassifierConfig classifier;
 
   // Checks every value (ranges, cross-key rules); throws bbt::UsageError naming key and value.
   void validate() const;

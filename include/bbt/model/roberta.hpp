@@ -46,6 +46,13 @@ class Roberta {
                             const torch::Tensor& prompt_index, PromptMode mode,
                             const torch::Tensor& label_ids) const;
 
+  // Last-layer hidden states (no prompt), float32 CPU, in chunks of max_batch rows as mask_logits:
+  // every token of every row concatenated, [sum of row lengths, H], or with first_only each row's
+  // <s> alone, [rows, H]. The features of the feature-classifier baselines.
+  torch::Tensor hidden_states(const std::vector<std::vector<std::int64_t>>& rows, bool first_only) const;
+  // Bytes held by the weights (the "server" side of one replica).
+  std::int64_t parameter_bytes() const;
+
  private:
   struct Layer {
     torch::Tensor qkv_w, qkv_b;  // fused [3H, H], [3H]
@@ -53,6 +60,18 @@ class Roberta {
     torch::Tensor inter_w, inter_b, out_w, out_b, out_ln_w, out_ln_b;
   };
   Roberta() = default;
+  // One chunk's index tensors on the device: ids and positions [B, L], the additive attention mask
+  // [B, 1, 1, T] (T = L + shift prompt rows in front) and each row's <mask> position [B] (+ shift).
+  struct ChunkInputs {
+    torch::Tensor ids, pos, mask, mpos;
+    std::int64_t B = 0, L = 0, T = 0;
+  };
+  ChunkInputs chunk_inputs(const MaskBatch& batch, const std::vector<std::size_t>& row_ids,
+                           std::int64_t shift) const;
+  torch::Tensor embed(const ChunkInputs& in) const;  // [B, L, H]
+  // The layers on h [B, T, H]; with mask_rows_only the last layer runs at the <mask> rows alone
+  // ([B, 1, H] out).
+  torch::Tensor encoder(torch::Tensor h, const ChunkInputs& in, bool mask_rows_only) const;
   // One forward pass over the rows row_ids of batch: [rows, K] in the compute dtype on the device.
   torch::Tensor forward_chunk(const MaskBatch& batch, const std::vector<std::size_t>& row_ids,
                               const torch::Tensor& prompts, const torch::Tensor& prompt_index,
