@@ -21,7 +21,7 @@ int eval_job(cluster::MpiSession& mpi, const EvalArgs& args) {
     overrides.insert(overrides.end(), {"--task.test_file", args.data});
   }
   overrides.insert(overrides.end(), {"--eval.test", args.split == "test" ? "true" : "false"});
-  io::RunConfig cfg = io::parse_config_text(text, args.run + ":/config", overrides);
+  RunConfig cfg = parse_config_text(text, args.run + ":/config", overrides);
   cfg.validate();
   const std::unique_ptr<Replica> replica = build_replica(mpi, cfg);
   cluster::Cluster& cl = *replica->cluster;
@@ -29,7 +29,7 @@ int eval_job(cluster::MpiSession& mpi, const EvalArgs& args) {
   const cluster::Split split = args.split == "dev" ? cluster::Split::kDev : cluster::Split::kTest;
   const core::Scorer scorer = make_scorer(cfg, replica->task);
   std::vector<float> logits;
-  if (io::uses_prompt(cfg.method.name)) {
+  if (uses_prompt(cfg.method.name)) {
     const std::vector<double> z = read_kept_prompt(args.run);
     logits = cl.evaluate(split, Eigen::Map<const Eigen::VectorXd>(z.data(), static_cast<Eigen::Index>(z.size())));
   } else {

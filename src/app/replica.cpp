@@ -11,7 +11,7 @@
 namespace bbt::app {
 namespace {
 
-torch::Device pick_device(const io::RunConfig& cfg, const cluster::MpiSession& mpi) {
+torch::Device pick_device(const RunConfig& cfg, const cluster::MpiSession& mpi) {
   const bool cuda = torch::cuda::is_available();
   if (cfg.model.device == torch::kCUDA && !cuda)
     throw UsageError("model.device = cuda but no CUDA device is available on this node");
@@ -20,7 +20,7 @@ torch::Device pick_device(const io::RunConfig& cfg, const cluster::MpiSession& m
   return torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(mpi.local_rank() % n));
 }
 
-torch::ScalarType pick_dtype(const io::RunConfig& cfg, const torch::Device& device) {
+torch::ScalarType pick_dtype(const RunConfig& cfg, const torch::Device& device) {
   if (cfg.model.dtype == model::Dtype::kF32) return torch::kFloat32;
   if (cfg.model.dtype == model::Dtype::kF16) return torch::kFloat16;
   if (cfg.model.dtype == model::Dtype::kBF16) return torch::kBFloat16;
@@ -28,7 +28,7 @@ torch::ScalarType pick_dtype(const io::RunConfig& cfg, const torch::Device& devi
 }
 
 // The projection A and (cat mode) p0, as every rank regenerates them from the seed.
-std::unique_ptr<core::Evaluator> make_evaluator(const io::RunConfig& cfg, const Replica& r) {
+std::unique_ptr<core::Evaluator> make_evaluator(const RunConfig& cfg, const Replica& r) {
   const int d = cfg.prompt.intrinsic_dim;
   const model::ProjectionKind kind = cfg.prompt.projection;
   const double sigma =
@@ -48,12 +48,12 @@ std::unique_ptr<core::Evaluator> make_evaluator(const io::RunConfig& cfg, const 
 
 }  // namespace
 
-core::Scorer make_scorer(const io::RunConfig& cfg, const core::TaskInfo& task) {
+core::Scorer make_scorer(const RunConfig& cfg, const TaskInfo& task) {
   return core::Scorer({cfg.loss.type, cfg.loss.margin, cfg.loss.logit_scale}, task.spec.metric,
                       task.spec.f1_positive, task.label_ids.size());
 }
 
-std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const io::RunConfig& cfg) {
+std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const RunConfig& cfg) {
   const bool root = mpi.rank() == 0;
   auto r = std::make_unique<Replica>();
   r->threads = cfg.model.threads > 0
@@ -69,7 +69,7 @@ std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const io::RunCo
   if (root) {
     r->root = std::make_unique<RootTask>();
     r->root->tokenizer = std::make_unique<text::Tokenizer>(text::Tokenizer::load(cfg.model.path));
-    r->task = core::resolve_task(cfg, *r->root->tokenizer);
+    r->task = resolve_task(cfg, *r->root->tokenizer);
   }
   cluster::broadcast(r->task.label_ids, 0);
   r->evaluator = make_evaluator(cfg, *r);
@@ -77,7 +77,7 @@ std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const io::RunCo
   // Rank 0 reads (or generates) the data; the cluster gives every rank the token ids.
   cluster::Splits splits;
   if (root) {
-    r->root->data = core::prepare_task_data(cfg, r->task, *r->root->tokenizer, *r->evaluator);
+    r->root->data = prepare_task_data(cfg, r->task, *r->root->tokenizer, *r->evaluator);
     splits = {r->root->data.train, r->root->data.dev, r->root->data.test};
   }
   r->cluster =

@@ -230,15 +230,12 @@ void RunRecord::write_initial_test(double metric, double loss) {
 
 void RunRecord::append_generation(const GenerationRow& row) {
   const methods::Step& s = *row.step;
-  double mean = 0;
-  for (double l : s.losses) mean += l;
-  mean /= static_cast<double>(s.losses.size());
   writer_.append(schema::kTrainGeneration, row.generation);
   writer_.append(schema::kTrainApiCalls, row.api_calls);
   writer_.append(schema::kTrainLoss, s.losses);
   writer_.append(schema::kTrainAccuracy, s.accuracies);
   writer_.append(schema::kTrainBestLoss, s.losses[s.best]);
-  writer_.append(schema::kTrainMeanLoss, mean);
+  writer_.append(schema::kTrainMeanLoss, s.mean_loss());
   writer_.append(schema::kTrainBestAccuracy, *std::max_element(s.accuracies.begin(), s.accuracies.end()));
   writer_.append(schema::kTrainSecondsForward, s.costs.forward);
   writer_.append(schema::kTrainSecondsComm, s.costs.comm);

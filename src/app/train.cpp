@@ -58,7 +58,7 @@ std::string format_duration(double s) {
 
 // Rank 0's run: everything the loop reads and writes.
 struct Run {
-  const io::RunConfig& cfg;
+  const RunConfig& cfg;
   Replica& replica;
   cluster::Cluster& cluster;
   methods::Method& method;
@@ -71,7 +71,7 @@ struct Run {
 };
 
 // A new run's file path under output.dir (refusing an existing one).
-std::string new_run_path(io::RunConfig& cfg) {
+std::string new_run_path(RunConfig& cfg) {
   if (cfg.output.run_name.empty())
     cfg.output.run_name = cfg.task.name + "-" + std::to_string(cfg.task.split_seed) + "-" + timestamp();
   const fs::path dir = fs::path(cfg.output.dir) / cfg.output.run_name;
@@ -85,9 +85,9 @@ std::string new_run_path(io::RunConfig& cfg) {
   return path;
 }
 
-RunHeader make_header(const io::RunConfig& cfg, const Replica& r, const std::string& command_line,
+RunHeader make_header(const RunConfig& cfg, const Replica& r, const std::string& command_line,
                       int ranks) {
-  const core::TaskData& data = r.root->data;
+  const TaskData& data = r.root->data;
   const cluster::Cluster& c = *r.cluster;
   RunHeader h;
   h.config_ini = cfg.to_ini();
@@ -95,7 +95,7 @@ RunHeader make_header(const io::RunConfig& cfg, const Replica& r, const std::str
   h.n_ranks = ranks;
   h.model_path = cfg.model.path;
   h.task = cfg.task.name;
-  h.method = io::method_spelling(cfg.method.name);
+  h.method = method_spelling(cfg.method.name);
   h.metric = data::metric_name(r.task.spec.metric);
   h.split_seed = cfg.task.split_seed;
   h.seed = cfg.cma.seed;
@@ -163,15 +163,11 @@ double select_on_dev(Run& run, const Eigen::VectorXd& candidate, std::int64_t ge
 
 void log_progress(const Run& run, const methods::Step& s, double last_dev, double rate) {
   const Progress& p = run.progress;
-  double mean = 0;
-  for (double l : s.losses) mean += l;
-  mean /= static_cast<double>(s.losses.size());
   std::ostringstream line;
   line << std::fixed << std::setprecision(4) << "gen " << p.generation << " calls " << p.api_calls << "/"
-       << run.cfg.cma.budget << " best " << s.losses[s.best] << " mean " << mean << " train_acc "
+       << run.cfg.cma.budget << " best " << s.losses[s.best] << " mean " << s.mean_loss() << " train_acc "
        << *std::max_element(s.accuracies.begin(), s.accuracies.end()) << " dev " << last_dev;
-  for (std::size_t i = 0; i < s.own.size(); ++i)
-    if (run.method.series()[i].name == "sigma") line << " sigma " << s.own[i][0];
+  if (!s.note.empty()) line << " " << s.note;
   line << std::setprecision(1) << " calls/s " << rate << " eta "
        << format_duration(static_cast<double>(run.cfg.cma.budget - p.api_calls) / rate);
   run.log << line.str() << std::endl;
@@ -285,7 +281,7 @@ void write_costs(Run& run) {
 }
 
 // Rank 0 of `bbt train`, from a built replica to the exit code.
-int train_root(io::RunConfig& cfg, Replica& replica, const io::TrainArgs& args,
+int train_root(RunConfig& cfg, Replica& replica, const TrainArgs& args,
                const std::string& command_line) {
   cluster::Cluster& cl = *replica.cluster;
   const auto t_start = Clock::now();
@@ -330,15 +326,15 @@ int train_root(io::RunConfig& cfg, Replica& replica, const io::TrainArgs& args,
   return kExitFinished;
 }
 
-int train_job(cluster::MpiSession& mpi, const io::TrainArgs& args, const std::string& command_line,
+int train_job(cluster::MpiSession& mpi, const TrainArgs& args, const std::string& command_line,
               const cluster::ServeHooks& hooks) {
   // The configuration: parsed by every rank from the same text (a resumed run's stored text).
-  io::RunConfig cfg = args.config;
+  RunConfig cfg = args.config;
   if (!args.resume.empty()) {
     std::string text;
     if (mpi.rank() == 0) text = read_config_text(args.resume);
     cluster::broadcast(text, 0);
-    cfg = io::parse_config_text(text, args.resume + ":/config", args.overrides);
+    cfg = parse_config_text(text, args.resume + ":/config", args.overrides);
     cfg.validate();
   }
   const std::unique_ptr<Replica> replica = build_replica(mpi, cfg);
@@ -348,8 +344,8 @@ int train_job(cluster::MpiSession& mpi, const io::TrainArgs& args, const std::st
 
 }  // namespace
 
-std::unique_ptr<methods::Method> make_method(const io::RunConfig& cfg, const Replica& replica) {
-  using io::MethodName;
+std::unique_ptr<methods::Method> make_method(const RunConfig& cfg, const Replica& replica) {
+  
   const cluster::Cluster& cl = *replica.cluster;
   const model::RobertaConfig& mc = replica.model->config();
   switch (cfg.method.name) {
@@ -412,7 +408,7 @@ int run_in_mpi(const std::function<int(cluster::MpiSession&)>& job) {
   }
 }
 
-int run_train(const io::TrainArgs& args, const std::string& command_line, const cluster::ServeHooks& hooks) {
+int run_train(const TrainArgs& args, const std::string& command_line, const cluster::ServeHooks& hooks) {
   cluster::install_stop_signals();
   return run_in_mpi([&](cluster::MpiSession& mpi) { return train_job(mpi, args, command_line, hooks); });
 }

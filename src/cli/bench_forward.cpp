@@ -15,7 +15,7 @@
 #include "bbt/common/error.hpp"
 #include "bbt/common/rng.hpp"
 #include "bbt/core/evaluator.hpp"
-#include "bbt/io/config.hpp"
+#include "bbt/app/config.hpp"
 #include "bbt/model/blas.hpp"
 #include "bbt/model/projection.hpp"
 #include "bbt/model/roberta.hpp"
@@ -41,13 +41,13 @@ const std::vector<FlagAlias> kAliases = {
 };
 
 // Reads the shared enumerations as `bbt train` does; errors name both spellings.
-io::RunConfig shared_keys(const Args& args, const po::variables_map& vm) {
-  io::RunConfig c;
+app::RunConfig shared_keys(const Args& args, const po::variables_map& vm) {
+  app::RunConfig c;
   for (const auto& alias : kAliases) {
     const std::string key = alias.key;
     if (key != "prompt.mode" && key != "model.dtype" && key != "model.device") continue;
     try {
-      io::set_config_value(c, key, vm[key].as<std::string>());
+      app::set_config_value(c, key, vm[key].as<std::string>());
     } catch (const UsageError& e) {
       throw UsageError(args[0] + ": " + flag_names(alias) + ": " + e.what());
     }
@@ -207,7 +207,7 @@ int bench_forward(const Args& args) {
   }
   if (model_dir.empty() == shape_name.empty())
     throw UsageError(args[0] + ": give exactly one of --model.path and --shape");
-  const io::RunConfig shared = shared_keys(args, vm);
+  const app::RunConfig shared = shared_keys(args, vm);
   if (candidates < 1 || examples < 1 || n_prompt < 0 || dim < 1 || repeats < 1 || warmup < 0)
     throw UsageError(args[0] + ": --cma.popsize, --examples, --prompt.intrinsic_dim, --repeats must be >= 1");
   // auto: as train, CUDA when available, then bfloat16 on CUDA and float32 on CPU.

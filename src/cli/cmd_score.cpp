@@ -12,7 +12,8 @@
 #include "bbt/data/dataset.hpp"
 #include "bbt/data/encode.hpp"
 #include "bbt/data/task.hpp"
-#include "bbt/io/config.hpp"
+#include "bbt/app/config.hpp"
+#include "bbt/app/task_data.hpp"
 #include "bbt/model/npy.hpp"
 #include "bbt/model/roberta.hpp"
 #include "bbt/text/tokenizer.hpp"
@@ -94,32 +95,28 @@ int cmd_score(const Args& args) {
   if (n_tokens < 0) throw UsageError(args[0] + ": --prompt.n_tokens must be >= 0");
   if (threads < 0) throw UsageError(args[0] + ": --model.threads must be >= 0");
   if (batch < 1) throw UsageError(args[0] + ": --eval.batch_size must be >= 1");
-  io::RunConfig shared;  // the enumerations convert as in `bbt train`
+  // The task pipeline of `bbt train` (app/task_data): the same task resolution, reader, encoding
+  // and length rule (examples over 512 ids dropped, whatever the prompt).
+  app::RunConfig cfg;
   try {
-    io::set_config_value(shared, "prompt.mode", mode_name);
+    app::set_config_value(cfg, "prompt.mode", mode_name);
   } catch (const UsageError& e) {
     throw UsageError(args[0] + ": " + flag_names(kAliases[2]) + ": " + e.what());
   }
-  const model::PromptMode mode = shared.prompt.mode;
   if (task_name == "planted")
     throw UsageError(args[0] + ": the planted task has no data files; score a built-in or custom task");
+  if (task_name == "custom" && (tmpl.empty() || verbalizer.empty()))
+    throw UsageError(args[0] + ": --task.name custom needs --task.template and --task.verbalizer");
+  if (task_name != "custom" && (!tmpl.empty() || !verbalizer.empty()))
+    throw UsageError(args[0] + ": --task.template and --task.verbalizer are for --task.name custom only");
+  app::set_config_value(cfg, "task.name", task_name);
+  cfg.task.template_text = tmpl;
+  cfg.task.verbalizer = verbalizer;
   if (threads > 0) at::set_num_threads(threads);
 
   const text::Tokenizer tokenizer = text::Tokenizer::load(model_dir);
-  const data::EncodeFn encode = [&tokenizer](std::string_view s) { return tokenizer.encode(s); };
-  data::TaskSpec task;
-  std::vector<std::int64_t> label_ids;
-  if (task_name == "custom") {
-    if (tmpl.empty() || verbalizer.empty())
-      throw UsageError(args[0] + ": --task.name custom needs --task.template and --task.verbalizer");
-    task = data::custom_task(tmpl, verbalizer);
-    label_ids = data::verbalizer_ids(task, encode, /*strict=*/true);
-  } else {
-    if (!tmpl.empty() || !verbalizer.empty())
-      throw UsageError(args[0] + ": --task.template and --task.verbalizer are for --task.name custom only");
-    task = data::builtin_task(task_name);
-    label_ids = data::verbalizer_ids(task, encode, /*strict=*/false);
-  }
+  const app::TaskInfo task = app::resolve_task(cfg, tokenizer);
+  const std::vector<std::int64_t>& label_ids = task.label_ids;
 
   model::LoadOptions lo;
   lo.max_batch = batch;
@@ -128,15 +125,11 @@ int cmd_score(const Args& args) {
   const torch::Tensor prompt =
       load_prompt(prompt_npy, n_tokens, !vm["prompt.n_tokens"].defaulted(), hidden);  // [n, H]
   const int n = static_cast<int>(prompt.size(0));
+  const model::PromptMode mode = cfg.prompt.mode;
+  cfg.prompt.n_tokens = n;
 
-  const data::Dataset rows = data::read_dataset(task.format, data_path, task.num_labels);
-  const data::SpecialIds special{tokenizer.bos_id(), tokenizer.eos_id(), tokenizer.mask_id()};
-  // Cat mode inserts n prompt positions, so the text may use 512 - n of RoBERTa's positions.
-  const std::size_t max_len =
-      mode == model::PromptMode::kCat
-          ? data::kMaxSequenceLength - std::min<std::size_t>(n, data::kMaxSequenceLength)
-          : data::kMaxSequenceLength;
-  const data::EncodedDataset enc = data::encode_dataset(task, rows, mode, n, special, encode, max_len);
+  const app::TaskFile file = app::read_task_file(cfg, task, tokenizer, data_path);
+  const data::EncodedDataset& enc = file.encoded;
 
   torch::Tensor logits;  // [rows, K]
   const std::size_t m = enc.examples.size();
@@ -172,11 +165,8 @@ int cmd_score(const Args& args) {
   if (std::fclose(out.release()) != 0) throw Error("error writing '" + out_path + "'");
 
   std::cerr << "bbt score: " << m << " example(s) of " << data_path << " -> " << out_path;
-  const long dropped = enc.dropped_too_long;
-  for (const auto& [reason, count] : rows.dropped) {
+  for (const auto& [reason, count] : file.dropped)
     if (count > 0) std::cerr << "; dropped " << count << " (" << reason << ")";
-  }
-  if (dropped > 0) std::cerr << "; skipped " << dropped << " (longer than " << max_len << " tokens)";
   std::cerr << "\n";
   return 0;
 }

@@ -4,7 +4,7 @@
 #include "bbt/app/job.hpp"
 #include "bbt/cluster/mpi.hpp"
 #include "bbt/common/error.hpp"
-#include "bbt/io/config.hpp"
+#include "bbt/app/config.hpp"
 #include "commands.hpp"
 
 namespace bbt::cli {
@@ -27,9 +27,9 @@ cluster::ServeHooks test_hooks() {
 }  // namespace
 
 int cmd_train(const Args& args) {
-  io::TrainArgs parsed;
+  app::TrainArgs parsed;
   try {
-    parsed = io::parse_train_args(args);
+    parsed = app::parse_train_args(args);
   } catch (const UsageError&) {
     // Every rank parses the same arguments: only the first one reports.
     if (cluster::launcher_rank() != 0) return app::kExitUsage;

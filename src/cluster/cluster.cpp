@@ -20,7 +20,25 @@ extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
 // The first word of every request rank 0 broadcasts: what all ranks do next.
 enum Command : std::int64_t { kStop = 0, kTrain = 1, kDev = 2, kTest = 3, kSync = 4, kQuery = 5 };
 
-Command command_of(Split s) { return s == Split::kTrain ? kTrain : s == Split::kDev ? kDev : kTest; }
+// The evaluation commands and their splits, both ways.
+constexpr std::pair<Command, Split> kEvaluations[] = {
+    {kTrain, Split::kTrain}, {kDev, Split::kDev}, {kTest, Split::kTest}};
+
+Command command_of(Split s) {
+  for (auto [command, split] : kEvaluations)
+    if (split == s) return command;
+  throw Error("internal: no command for the split");
+}
+
+// The split an evaluation command asks for; false for other commands.
+bool split_of(std::int64_t command, Split& out) {
+  for (auto [c, split] : kEvaluations)
+    if (c == command) {
+      out = split;
+      return true;
+    }
+  return false;
+}
 
 }  // namespace
 
@@ -28,8 +46,6 @@ void install_stop_signals() {
   std::signal(SIGTERM, on_stop_signal);
   std::signal(SIGUSR1, on_stop_signal);
 }
-
-bool stop_signal_received() { return g_stop_signal != 0; }
 
 Cluster::Cluster(MpiSession& mpi, core::Evaluator& evaluator, Splits splits, int dim)
     : mpi_(mpi), evaluator_(evaluator), dim_(dim) {
@@ -190,13 +206,13 @@ int Cluster::serve(const ServeHooks& hooks) {
       query_share(query, core::EncodedSplit::unpack(packed), nullptr);
       continue;
     }
-    if (header[0] != kTrain && header[0] != kDev && header[0] != kTest)
+    Split split;
+    if (!split_of(header[0], split))
       throw Error("protocol error: unknown command " + std::to_string(header[0]) + " from rank 0");
     std::vector<double> flat;
     broadcast(flat, 0);
     clock_comm_ += seconds_since(t0);
     const Eigen::Map<const Eigen::MatrixXd> z(flat.data(), dim_, header[1]);
-    const Split split = header[0] == kTrain ? Split::kTrain : header[0] == kDev ? Split::kDev : Split::kTest;
     evaluate_share(split, z, nullptr);
     if (split == Split::kTrain) report_clocks();
     if (hooks.after_evaluate) hooks.after_evaluate(mpi_.rank(), split);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 
 namespace bbt::methods {
 namespace {
@@ -39,6 +41,9 @@ Step Bbt::step(cluster::Cluster& cluster, const core::Scorer& scorer) {
   const double cma_s = ask_s + seconds_since(t_tell);
   out.api_calls = static_cast<std::int64_t>(lambda);
   out.own = {{cma_->sigma()}, {cma_s}, {static_cast<double>(cma_->nonfinite_count())}};
+  std::ostringstream note;
+  note << std::fixed << std::setprecision(4) << "sigma " << cma_->sigma();
+  out.note = note.str();
   return out;
 }
 

@@ -11,6 +11,12 @@ Step NoStepMethod::step(cluster::Cluster& /*cluster*/, const core::Scorer& /*sco
   throw Error("internal: a method that takes no steps was asked for one");
 }
 
+double Step::mean_loss() const {
+  double mean = 0;
+  for (double l : losses) mean += l;
+  return mean / static_cast<double>(losses.size());
+}
+
 std::size_t best_index(const std::vector<double>& losses) {
   return static_cast<std::size_t>(std::min_element(losses.begin(), losses.end(),
                                                    [](double a, double b) {

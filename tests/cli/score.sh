@@ -94,5 +94,19 @@ expect 1 "$tmp/nodir/x.csv" -- "${base[@]}" --out "$tmp/nodir/x.csv"
 printf 'sentence\tlabel\nfine film\t7\n' >"$tmp/badlabel.tsv"
 expect 1 "$tmp/badlabel.tsv" -- "$BBT" score --model "$tmp/m" --task sst2 --data "$tmp/badlabel.tsv" --out "$tmp/x.csv"
 
+# The task pipeline's length rule, as in `bbt train`: an example over 512 ids is dropped and counted
+# in both prompt modes (the prompt's rows are not counted in cat mode), the others scored in order.
+{ printf 'sentence\tlabel\nshort one\t1\n'; printf 'word %.0s' $(seq 600); printf '\t0\nlast one\t0\n'; } >"$tmp/long.tsv"
+for mode in add cat; do
+  "$BBT" score --model "$tmp/m" --task sst2 --data "$tmp/long.tsv" --prompt-mode $mode --n-prompt-tokens 5 \
+    --out "$tmp/long-$mode.csv" 2>"$tmp/long-$mode.err"
+  if grep -q "2 example(s) .*; dropped 1 (longer than 512 tokens)" "$tmp/long-$mode.err" &&
+     [ "$(cut -d, -f1 "$tmp/long-$mode.csv" | tr '\n' ' ')" = "index 0 2 " ]; then
+    echo "ok: $mode mode drops the example over 512 ids"
+  else
+    echo "FAIL: $mode mode length rule: $(cat "$tmp/long-$mode.err")"; fail=1
+  fi
+done
+
 [[ $fail -eq 0 ]] && echo "score: all passed"
 exit $fail

@@ -1,4 +1,4 @@
-#include "bbt/io/config.hpp"
+#include "bbt/app/config.hpp"
 
 #include <gtest/gtest.h>
 
@@ -7,8 +7,8 @@
 #include "bbt/common/error.hpp"
 
 using bbt::UsageError;
-using bbt::io::parse_config_text;
-using bbt::io::RunConfig;
+using bbt::app::parse_config_text;
+using bbt::app::RunConfig;
 
 namespace {
 
@@ -95,8 +95,8 @@ TEST(Config, SyntaxErrorNamesLine) {
 }
 
 TEST(Config, ClosestMatch) {
-  EXPECT_EQ(bbt::io::closest_match("sigmo0", {"sigma0", "seed"}), "sigma0");
-  EXPECT_EQ(bbt::io::closest_match("zzzzzzzzzz", {"sigma0", "seed"}), "");
+  EXPECT_EQ(bbt::app::closest_match("sigmo0", {"sigma0", "seed"}), "sigma0");
+  EXPECT_EQ(bbt::app::closest_match("zzzzzzzzzz", {"sigma0", "seed"}), "");
 }
 
 // to_ini() as written before the key table (run files store it; resume re-parses it): a config with
@@ -159,7 +159,7 @@ TEST(Config, OldIniTextParsesAndPrintsBackIdentically) {
   // Text written before [method] existed is a BBT run; it prints back with the newer sections
   // around the old text, unchanged.
   const RunConfig c = parse_config_text(kOldIni, "old.ini");
-  EXPECT_EQ(c.method.name, bbt::io::MethodName::kBbt);
+  EXPECT_EQ(c.method.name, bbt::app::MethodName::kBbt);
   const std::string method = "[method]\nname = bbt\n\n";
   const std::string printed = c.to_ini();
   ASSERT_EQ(printed.substr(0, method.size()), method);
@@ -238,7 +238,7 @@ const std::map<std::string, std::string> kSamples = {{"method.name", "feature_bi
                                                      {"output.log_every", "4"}};
 
 TEST(Config, EveryKeyRoundTripsThroughIni) {
-  const auto& table = bbt::io::config_key_table();
+  const auto& table = bbt::app::config_key_table();
   EXPECT_EQ(table.size(), kSamples.size());
   for (const auto& key : table) {
     SCOPED_TRACE(key.name);
@@ -246,7 +246,7 @@ TEST(Config, EveryKeyRoundTripsThroughIni) {
     ASSERT_NE(it, kSamples.end()) << "no sample value for " << key.name;
     EXPECT_NE(it->second, key.default_text);
     RunConfig c;
-    bbt::io::set_config_value(c, key.name, it->second);
+    bbt::app::set_config_value(c, key.name, it->second);
     EXPECT_EQ(key.print(c), it->second);
     const std::string ini = c.to_ini();
     EXPECT_NE(ini, RunConfig().to_ini());
@@ -258,15 +258,15 @@ TEST(Config, EveryKeyRoundTripsThroughIni) {
   }
   // Every sample together is a valid configuration.
   RunConfig all;
-  for (const auto& [k, v] : kSamples) bbt::io::set_config_value(all, k, v);
+  for (const auto& [k, v] : kSamples) bbt::app::set_config_value(all, k, v);
   EXPECT_NO_THROW(all.validate());
   EXPECT_EQ(parse_config_text(all.to_ini(), "all.ini").to_ini(), all.to_ini());
 }
 
 TEST(Config, HelpListsEveryKeyWithItsDefault) {
-  const auto parsed = bbt::io::parse_train_args({"bbt train", "--help"});
+  const auto parsed = bbt::app::parse_train_args({"bbt train", "--help"});
   ASSERT_TRUE(parsed.help);
-  for (const auto& key : bbt::io::config_key_table()) {
+  for (const auto& key : bbt::app::config_key_table()) {
     EXPECT_NE(parsed.help_text.find("--" + key.name + " "), std::string::npos) << key.name;
     if (!key.default_text.empty()) {
       EXPECT_NE(parsed.help_text.find("--" + key.name + " arg (=" + key.default_text + ")"),
@@ -274,7 +274,7 @@ TEST(Config, HelpListsEveryKeyWithItsDefault) {
           << key.name;
     }
   }
-  EXPECT_EQ(bbt::io::config_keys().size(), bbt::io::config_key_table().size());
+  EXPECT_EQ(bbt::app::config_keys().size(), bbt::app::config_key_table().size());
 }
 
 TEST(Config, EnumErrorsNameKeyAndAllowedValues) {
@@ -298,7 +298,7 @@ TEST(Config, EnumErrorsNameKeyAndAllowedValues) {
 }
 
 TEST(Config, RunNameFromConfigAndOverrides) {
-  using bbt::io::run_name;
+  using bbt::app::run_name;
   EXPECT_EQ(run_name("/c/sst2.ini", {}), "sst2");
   EXPECT_EQ(run_name("/c/sst2.ini", {"--task.split_seed", "13", "--cma.seed=7"}), "sst2-s13-c7");
   EXPECT_EQ(run_name("/c/sst2.ini", {"--model.path", "/m", "--model.threads=2", "--output.dir", "o"}),
@@ -310,7 +310,7 @@ TEST(Config, RunNameFromConfigAndOverrides) {
   EXPECT_EQ(a.size(), std::string("sst2-12345678").size());
   EXPECT_NE(a, run_name("/c/sst2.ini", {"--loss.type", "hinge", "--cma.popsize=9"}));
   EXPECT_THROW(run_name("/c/sst2.ini", {"--cma.popsize"}), UsageError);
-  const auto parsed = bbt::io::parse_train_args(
+  const auto parsed = bbt::app::parse_train_args(
       {"bbt train", "--config", "/nonexistent/rte.ini", "--print-run-name", "--task.split_seed", "5"});
   EXPECT_TRUE(parsed.print_run_name);
   EXPECT_EQ(parsed.run_name, "rte-s5");

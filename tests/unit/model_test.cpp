@@ -529,24 +529,3 @@ TEST(Projection, RowsIndependentOfCandidateCountAndThreads) {
   at::set_num_threads(threads);
 }
 
-TEST(MakeTinyModelCli, WritesALoadableModel) {
-  const auto out = scratch() + "/cli_model";
-  const std::string cmd = std::string(BBT_BINARY) + " make-tiny-model --out " + out +
-                          " --layers 1 --hidden 16 --heads 2" + " --intermediate 32 --seed 3 --vocab-from " +
-                          vocab_dir() + " > /dev/null";
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
-  for (const char* f : {"config.json", "model.safetensors", "vocab.json", "merges.txt"})
-    EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
-  auto model = Roberta::load(out);
-  EXPECT_EQ(model.config().vocab_size, kVocab);
-  EXPECT_EQ(model.config().hidden_size, 16);
-  EXPECT_EQ(model.config().max_position_embeddings, 514);
-  auto st = bbt::model::SafetensorsFile::open(out + "/model.safetensors");
-  EXPECT_FALSE(st.contains("lm_head.decoder.weight"));  // tied
-  // Usage errors exit 2 and name the option.
-  const std::string no_out = std::string(BBT_BINARY) + " make-tiny-model --layers 1 2>/dev/null";
-  EXPECT_EQ(WEXITSTATUS(std::system(no_out.c_str())), 2);
-  const std::string no_vocab = std::string(BBT_BINARY) + " make-tiny-model --out " + out + "2 --vocab-from " +
-                               scratch() + " 2>/dev/null";
-  EXPECT_EQ(WEXITSTATUS(std::system(no_vocab.c_str())), 2);
-}

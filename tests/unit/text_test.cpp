@@ -253,34 +253,4 @@ TEST_F(TextTest, BadFilesNameTheFile) {
   EXPECT_NE(msg.find("'zzz'"), std::string::npos) << msg;
 }
 
-// The CLI: one output line per input line, an empty line for an empty line, errors by line.
-TEST_F(TextTest, CliTokenize) {
-  bbt::text::write_roberta_vocab_from_gpt2(kGpt2Dir, path("roberta"));
-  write("in.txt", "Hello world\n\nIt was <mask> .\nlast line without newline");
-  const std::string bbt = BBT_BINARY;
-  const std::string cmd =
-      bbt + " tokenize --tokenizer " + path("roberta") + " < " + path("in.txt") + " > " + path("out.txt");
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
-  std::ifstream in(path("out.txt"));
-  std::stringstream got;
-  got << in.rdbuf();
-  std::string last;
-  for (const auto id : gpt2().encode("last line without newline"))
-    last += (last.empty() ? "" : " ") + std::to_string(id + 4);
-  EXPECT_EQ(got.str(), "15500 999\n\n1030 377 50264 768\n" + last + "\n");
-
-  write("bad.txt", "fine\nbad \xFF byte\n");
-  const std::string bad = bbt + " tokenize --tokenizer " + path("roberta") + " < " + path("bad.txt") +
-                          " > /dev/null 2> " + path("err.txt");
-  EXPECT_EQ(WEXITSTATUS(std::system(bad.c_str())), 1);
-  std::ifstream err_in(path("err.txt"));
-  std::stringstream err;
-  err << err_in.rdbuf();
-  EXPECT_NE(err.str().find("line 2: cannot tokenize invalid UTF-8 (byte 4"), std::string::npos) << err.str();
-
-  EXPECT_EQ(WEXITSTATUS(std::system((bbt + " tokenize < /dev/null 2> /dev/null").c_str())), 2);
-  EXPECT_EQ(WEXITSTATUS(std::system((bbt + " tokenize --bogus x < /dev/null 2> /dev/null").c_str())), 2);
-  EXPECT_EQ(std::system((bbt + " tokenize --help > /dev/null").c_str()), 0);
-}
-
 }  // namespace

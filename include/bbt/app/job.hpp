@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "bbt/cluster/cluster.hpp"
-#include "bbt/io/config.hpp"
+#include "bbt/app/config.hpp"
 #include "bbt/methods/method.hpp"
 
 namespace bbt::app {
@@ -22,12 +22,12 @@ constexpr int kExitUsage = 2;
 constexpr int kExitCheckpointed = 75;
 
 // `bbt train`: the whole job on this rank; returns the process exit code. `hooks` are for tests.
-int run_train(const io::TrainArgs& args, const std::string& command_line,
+int run_train(const TrainArgs& args, const std::string& command_line,
               const cluster::ServeHooks& hooks = {});
 
 struct Replica;
 // The method `config` names, over the replica's splits (the one place that knows every method).
-std::unique_ptr<methods::Method> make_method(const io::RunConfig& config, const Replica& replica);
+std::unique_ptr<methods::Method> make_method(const RunConfig& config, const Replica& replica);
 
 // `bbt eval`: re-scores a run's kept prompt (/best/z) on its test split (or --data FILE) or dev;
 // a baseline's run is re-run from its configuration (its fit is deterministic: the same bits).

@@ -79,6 +79,5 @@ class Cluster {
 // SIGTERM and SIGUSR1 set a flag the cluster's stop check reads (a signal handler can only set a
 // flag); install once per process, before the job starts.
 void install_stop_signals();
-bool stop_signal_received();
 
 }  // namespace bbt::cluster

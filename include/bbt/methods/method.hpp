@@ -50,6 +50,9 @@ struct Step {
   std::int64_t api_calls = 0;              // black-box calls the step spent
   cluster::EvalCosts costs;                // of its train evaluation
   std::vector<std::vector<double>> own;    // one row per series(), in that order
+  std::string note;                        // the method's part of the progress line ("sigma 0.5012")
+
+  double mean_loss() const;  // over the candidates (NaN if any loss is NaN)
 };
 
 class Method {

@@ -1,4 +1,4 @@
-#include "bbt/core/task_data.hpp"
+#include "bbt/app/task_data.hpp"
 
 #include <sstream>
 
@@ -8,19 +8,8 @@
 #include "bbt/data/encode.hpp"
 #include "bbt/data/kshot.hpp"
 
-namespace bbt::core {
+namespace bbt::app {
 namespace {
-
-EncodedSplit to_split(const data::EncodedDataset& d, const std::vector<std::size_t>& positions) {
-  EncodedSplit s;
-  for (std::size_t p : positions) {
-    const auto& e = d.examples.at(p);
-    s.ids.push_back(e.ids);
-    s.mask_pos.push_back(e.mask_pos);
-    s.labels.push_back(e.label);
-  }
-  return s;
-}
 
 std::vector<std::size_t> all_positions(std::size_t n) {
   std::vector<std::size_t> v(n);
@@ -34,7 +23,7 @@ data::EncodeFn encoder(const text::Tokenizer& tok) {
 
 }  // namespace
 
-TaskInfo resolve_task(const io::RunConfig& config, const text::Tokenizer& tokenizer) {
+TaskInfo resolve_task(const RunConfig& config, const text::Tokenizer& tokenizer) {
   TaskInfo info;
   const auto& t = config.task;
   if (t.name == "custom") {
@@ -55,14 +44,40 @@ TaskInfo resolve_task(const io::RunConfig& config, const text::Tokenizer& tokeni
   return info;
 }
 
-TaskData prepare_task_data(const io::RunConfig& config, const TaskInfo& task,
-                           const text::Tokenizer& tokenizer, const Evaluator& evaluator) {
+core::EncodedSplit to_split(const data::EncodedDataset& d, const std::vector<std::size_t>& positions) {
+  core::EncodedSplit s;
+  for (std::size_t p : positions) {
+    const auto& e = d.examples.at(p);
+    s.ids.push_back(e.ids);
+    s.mask_pos.push_back(e.mask_pos);
+    s.labels.push_back(e.label);
+  }
+  return s;
+}
+
+TaskFile read_task_file(const RunConfig& config, const TaskInfo& task, const text::Tokenizer& tokenizer,
+                        const std::string& path) {
+  TaskFile out;
+  const data::Dataset rows = data::read_dataset(task.spec.format, path, task.spec.num_labels);
+  out.rows = rows.examples.size();
+  out.dropped = rows.dropped;
+  const data::SpecialIds special{tokenizer.bos_id(), tokenizer.eos_id(), tokenizer.mask_id()};
+  out.encoded =
+      data::encode_dataset(task.spec, rows, config.prompt.mode,
+                           uses_prompt(config.method.name) ? config.prompt.n_tokens : 0,  // baselines: none
+                           special, encoder(tokenizer));
+  out.dropped["longer than 512 tokens"] += out.encoded.dropped_too_long;
+  return out;
+}
+
+TaskData prepare_task_data(const RunConfig& config, const TaskInfo& task, const text::Tokenizer& tokenizer,
+                           const core::Evaluator& evaluator) {
   TaskData out;
   const auto& t = config.task;
   const bool add = config.prompt.mode == model::PromptMode::kAdd;
   std::ostringstream summary;
   if (t.name == "planted") {
-    PlantedOptions o;
+    core::PlantedOptions o;
     o.seed = t.planted_seed;
     o.pool = t.planted_pool;
     o.test = t.planted_test;
@@ -73,10 +88,10 @@ TaskData prepare_task_data(const io::RunConfig& config, const TaskInfo& task,
     o.eos = tokenizer.eos_id();
     o.mask = tokenizer.mask_id();
     o.vocab_size = evaluator.model().config().vocab_size;
-    PlantedTask planted = make_planted_task(evaluator, o);
-    if (!io::uses_prompt(config.method.name) && add) {
+    core::PlantedTask planted = core::make_planted_task(evaluator, o);
+    if (!uses_prompt(config.method.name) && add) {
       // The same sentences and labels without the prompt placeholders after <s>.
-      for (EncodedSplit* s : {&planted.pool, &planted.test})
+      for (core::EncodedSplit* s : {&planted.pool, &planted.test})
         for (std::size_t i = 0; i < s->ids.size(); ++i) {
           auto& ids = s->ids[i];
           ids.erase(ids.begin() + 1, ids.begin() + 1 + o.n_prompt_tokens);
@@ -98,33 +113,24 @@ TaskData prepare_task_data(const io::RunConfig& config, const TaskInfo& task,
 
   data::DataFileOverrides overrides{t.train_file, t.dev_file, t.test_file};
   const data::DataFiles files = data::find_data_files(task.spec, t.data_dir, overrides);
-  const data::SpecialIds special{tokenizer.bos_id(), tokenizer.eos_id(), tokenizer.mask_id()};
-  const model::PromptMode mode = config.prompt.mode;
-  const int n = io::uses_prompt(config.method.name) ? config.prompt.n_tokens : 0;  // baselines: none
 
-  const data::Dataset train_rows = data::read_dataset(task.spec.format, files.train, task.spec.num_labels);
-  for (const auto& [reason, count] : train_rows.dropped) out.dropped["train: " + reason] += count;
-  const data::EncodedDataset train_enc =
-      data::encode_dataset(task.spec, train_rows, mode, n, special, encoder(tokenizer));
-  out.dropped["train: longer than 512 tokens"] += train_enc.dropped_too_long;
-  const auto split = data::sample_k_shot(train_enc.labels(), task.spec.num_labels, t.k_shot, t.split_seed,
+  const TaskFile train = read_task_file(config, task, tokenizer, files.train);
+  for (const auto& [reason, count] : train.dropped) out.dropped["train: " + reason] += count;
+  const auto split = data::sample_k_shot(train.encoded.labels(), task.spec.num_labels, t.k_shot, t.split_seed,
                                          task.spec.label_words);
-  out.train = to_split(train_enc, split.train_index);
-  out.dev = to_split(train_enc, split.dev_index);
+  out.train = to_split(train.encoded, split.train_index);
+  out.dev = to_split(train.encoded, split.dev_index);
   for (std::size_t p : split.train_index)
-    out.train_index.push_back(static_cast<std::int64_t>(train_enc.source_index[p]));
+    out.train_index.push_back(static_cast<std::int64_t>(train.encoded.source_index[p]));
   for (std::size_t p : split.dev_index)
-    out.dev_index.push_back(static_cast<std::int64_t>(train_enc.source_index[p]));
+    out.dev_index.push_back(static_cast<std::int64_t>(train.encoded.source_index[p]));
 
   if (config.eval.test) {
-    const data::Dataset test_rows = data::read_dataset(task.spec.format, files.test, task.spec.num_labels);
-    for (const auto& [reason, count] : test_rows.dropped) out.dropped["test: " + reason] += count;
-    const data::EncodedDataset test_enc =
-        data::encode_dataset(task.spec, test_rows, mode, n, special, encoder(tokenizer));
-    out.dropped["test: longer than 512 tokens"] += test_enc.dropped_too_long;
-    out.test = to_split(test_enc, all_positions(test_enc.examples.size()));
+    const TaskFile test = read_task_file(config, task, tokenizer, files.test);
+    for (const auto& [reason, count] : test.dropped) out.dropped["test: " + reason] += count;
+    out.test = to_split(test.encoded, all_positions(test.encoded.examples.size()));
   }
-  summary << "task " << task.spec.name << ": " << train_rows.examples.size() << " train rows (" << files.train
+  summary << "task " << task.spec.name << ": " << train.rows << " train rows (" << files.train
           << "), k-shot " << t.k_shot << " per class -> " << out.train.size() << " train / " << out.dev.size()
           << " dev; " << out.test.size() << " test (" << files.test << ")";
   for (const auto& [reason, count] : out.dropped)
@@ -133,4 +139,4 @@ TaskData prepare_task_data(const io::RunConfig& config, const TaskInfo& task,
   return out;
 }
 
-}  // namespace bbt::core
+}  // namespace bbt::app

@@ -16,7 +16,7 @@
 #include "bbt/model/prompt_kinds.hpp"
 #include "bbt/model/safetensors_header.hpp"
 
-namespace bbt::io {
+namespace bbt::app {
 
 // What the job trains (or, for the baselines, does not): key method.name.
 enum class MethodName { kBbt, kManual, kIcl, kFeatureMlp, kFeatureBilstm };
@@ -183,4 +183,4 @@ std::vector<std::string> config_keys();
 // Closest string to `word` among `candidates` (Levenshtein), or "" if nothing is close.
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
 
-}  // namespace bbt::io
+}  // namespace bbt::app

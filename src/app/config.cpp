@@ -1,4 +1,4 @@
-#include "bbt/io/config.hpp"
+#include "bbt/app/config.hpp"
 
 #include <algorithm>
 #include <boost/program_options.hpp>
@@ -18,7 +18,7 @@
 
 namespace po = boost::program_options;
 
-namespace bbt::io {
+namespace bbt::app {
 namespace {
 
 const std::vector<std::string> kSections = {"method", "model", "task",   "prompt", "cma",
@@ -573,4 +573,4 @@ TrainArgs parse_train_args(const std::vector<std::string>& args) {
   return out;
 }
 
-}  // namespace bbt::io
+}  // namespace bbt::app
