@@ -21,14 +21,19 @@ namespace po = boost::program_options;
 namespace bbt::app {
 namespace {
 
-const std::vector<std::string> kSections = {"method", "model", "task", "prompt",
-                                            "cma",    "loss",  "eval", "output"};
+const std::vector<std::string> kSections = {"method", "model", "task",   "prompt", "cma",
+                                            "loss",   "eval",  "output", "icl",    "classifier"};
 
 // The spellings of each enumeration, in the order --help and error messages list them.
 template <typename T>
 using Names = std::vector<std::pair<T, const char*>>;
 
-const Names<MethodName> kMethodNames = {{MethodName::kBbt, "bbt"}, {MethodName::kBbtv2, "bbtv2"}};
+const Names<MethodName> kMethodNames = {{MethodName::kBbt, "bbt"},
+                                        {MethodName::kBbtv2, "bbtv2"},
+                                        {MethodName::kManual, "manual"},
+                                        {MethodName::kIcl, "icl"},
+                                        {MethodName::kFeatureMlp, "feature_mlp"},
+                                        {MethodName::kFeatureBilstm, "feature_bilstm"}};
 const Names<std::optional<model::Dtype>> kDtypeNames = {{std::nullopt, "auto"},
                                                         {model::Dtype::kF32, "float32"},
                                                         {model::Dtype::kF16, "float16"},
@@ -152,6 +157,9 @@ ConfigKey enum_key(const char* name, S RunConfig::*section, T S::*member, const 
 using C = RunConfig;
 
 std::vector<ConfigKey> make_table() {
+  using N = MethodConfig;
+  using I = IclConfig;
+  using K = ClassifierConfig;
   using M = ModelConfig;
   using T = TaskConfig;
   using P = PromptConfig;
@@ -161,7 +169,7 @@ std::vector<ConfigKey> make_table() {
   using O = OutputConfig;
   // clang-format off
   std::vector<ConfigKey> keys = {
-    enum_key("method.name", &C::method, &MethodConfig::name, kMethodNames, "bbt | bbtv2 (BBTv2: deep prompts, one CMA-ES per layer, divide and conquer)"),
+    enum_key("method.name", &C::method, &N::name, kMethodNames, "bbt | bbtv2 | manual | icl | feature_mlp | feature_bilstm (bbtv2: deep prompts, one CMA-ES per layer; the others: the paper's gradient-free baselines, README 'Baselines')"),
     scalar_key("model.path", &C::model, &M::path, "Hugging Face checkpoint directory (config.json, model.safetensors, vocab.json + merges.txt or tokenizer.json)",
                +[](const C&, const std::string& v) { return !v.empty(); }, "a checkpoint directory is required"),
     enum_key("model.dtype", &C::model, &M::dtype, kDtypeNames, "auto | float32 | float16 | bfloat16 (auto: float32 on CPU, bfloat16 on CUDA)"),
@@ -230,6 +238,22 @@ std::vector<ConfigKey> make_table() {
                +[](const C&, const int& v) { return v >= 1; }, "expected >= 1"),
     scalar_key("output.log_every", &C::output, &O::log_every, "generations between progress lines",
                +[](const C&, const int& v) { return v >= 1; }, "expected >= 1"),
+    scalar_key("icl.demonstrations", &C::icl, &I::demonstrations, "icl: train examples drawn per input (fewer when the input would pass 512 positions)",
+               +[](const C&, const int& v) { return v >= 0 && v <= 1024; }, "expected 0..1024"),
+    scalar_key("icl.seed", &C::icl, &I::seed, "icl: seed of the demonstration draws",
+               +[](const C&, const std::int64_t& v) { return v >= 0; }, "expected >= 0"),
+    scalar_key("classifier.hidden", &C::classifier, &K::hidden, "feature_mlp: hidden width; feature_bilstm: LSTM size per direction",
+               +[](const C&, const int& v) { return v >= 1 && v <= 65536; }, "expected 1..65536"),
+    scalar_key("classifier.epochs", &C::classifier, &K::epochs, "feature_*: full-batch epochs at most",
+               +[](const C&, const int& v) { return v >= 1 && v <= 1000000; }, "expected 1..1000000"),
+    scalar_key("classifier.patience", &C::classifier, &K::patience, "feature_*: epochs without a better dev metric before stopping",
+               +[](const C&, const int& v) { return v >= 1; }, "expected >= 1"),
+    scalar_key("classifier.lr", &C::classifier, &K::lr, "feature_*: Adam learning rate",
+               +[](const C&, const double& v) { return std::isfinite(v) && v > 0; }, "expected > 0"),
+    scalar_key("classifier.weight_decay", &C::classifier, &K::weight_decay, "feature_*: Adam weight decay",
+               +[](const C&, const double& v) { return std::isfinite(v) && v >= 0; }, "expected >= 0"),
+    scalar_key("classifier.seed", &C::classifier, &K::seed, "feature_*: seed of the classifier's initial weights",
+               +[](const C&, const std::int64_t& v) { return v >= 0; }, "expected >= 0"),
   };
   // clang-format on
   // task.name is checked against the task table's names, with a suggestion.
@@ -396,6 +420,14 @@ std::uint32_t posix_cksum(const std::string& bytes) {
 }
 
 }  // namespace
+
+bool uses_prompt(MethodName name) { return name == MethodName::kBbt || name == MethodName::kBbtv2; }
+
+std::string method_spelling(MethodName name) {
+  for (const auto& [value, spelling] : kMethodNames)
+    if (value == name) return spelling;
+  throw Error("internal: no name for a method");
+}
 
 const std::vector<ConfigKey>& config_key_table() {
   static const std::vector<ConfigKey> table = make_table();

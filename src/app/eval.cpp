@@ -13,13 +13,8 @@ namespace {
 int eval_job(cluster::MpiSession& mpi, const EvalArgs& args) {
   const bool root = mpi.rank() == 0;
   std::string text;
-  std::vector<double> z;
-  if (root) {
-    text = read_config_text(args.run);
-    z = read_kept_prompt(args.run);
-  }
+  if (root) text = read_config_text(args.run);
   cluster::broadcast(text, 0);
-  cluster::broadcast(z, 0);
   std::vector<std::string> overrides = args.overrides;
   // Rank 0 alone judges the arguments (one error line); the others are ended by its MPI_Abort.
   if (root && !args.data.empty() && parse_config_text(text, args.run + ":/config").task.name == "planted")
@@ -36,11 +31,19 @@ int eval_job(cluster::MpiSession& mpi, const EvalArgs& args) {
   const std::unique_ptr<Replica> replica = build_replica(mpi, cfg, args.run);
   cluster::Cluster& cl = *replica->cluster;
   if (!root) return cl.serve();
-  const Eigen::MatrixXd zm = Eigen::Map<const Eigen::VectorXd>(z.data(), static_cast<Eigen::Index>(z.size()));
   const cluster::Split split = args.split == "dev" ? cluster::Split::kDev : cluster::Split::kTest;
-  const auto logits = cl.evaluate(split, zm);
+  const core::Scorer scorer = make_scorer(cfg, replica->task);
+  std::vector<float> logits;
+  if (uses_prompt(cfg.method.name)) {
+    const std::vector<double> z = read_kept_prompt(args.run);
+    logits = cl.evaluate(split, Eigen::Map<const Eigen::VectorXd>(z.data(), static_cast<Eigen::Index>(z.size())));
+  } else {
+    const std::unique_ptr<methods::Method> method = make_method(cfg, *replica);
+    method->fit(cl, scorer);
+    logits = method->split_logits(cl, split, Eigen::VectorXd());
+  }
   cl.finish(kExitFinished);
-  const core::Scores sc = make_scorer(cfg, replica->task).score(logits, 0, cl.split(split));
+  const core::Scores sc = scorer.score(logits, 0, cl.split(split));
   nlohmann::ordered_json out;
   out["run"] = args.run;
   out["split"] = args.split;

@@ -29,6 +29,26 @@ constexpr PaperTask kPaperTasks[] = {
 };
 constexpr int kNumPaperTasks = sizeof(kPaperTasks) / sizeof(kPaperTasks[0]);
 
+// The paper's main table rows of the methods this system runs (REFERENCE.md), columns as above.
+struct PaperMethod {
+  const char* method;
+  const char* row;
+  double results[kNumPaperTasks];
+};
+constexpr PaperMethod kPaperMethods[] = {
+    {"bbt", "BBT (paper)", {89.56, 91.50, 81.51, 87.80, 61.56, 46.58, 52.59}},
+    {"manual", "Manual Prompt (paper)", {79.82, 89.65, 76.96, 41.33, 67.40, 31.11, 51.62}},
+    {"icl", "In-Context Learning (paper)", {79.79, 85.38, 62.21, 34.83, 45.81, 47.11, 60.36}},
+    {"feature_mlp", "Feature-MLP (paper)", {64.80, 79.20, 70.77, 87.78, 68.40, 42.01, 53.43}},
+    {"feature_bilstm", "Feature-BiLSTM (paper)", {65.95, 74.68, 77.28, 90.37, 71.55, 46.02, 52.17}},
+};
+
+const PaperMethod* paper_method(const std::string& method) {
+  for (const auto& m : kPaperMethods)
+    if (method == m.method) return &m;
+  return nullptr;
+}
+
 // Position among the paper's columns, or -1.
 int paper_index(const std::string& task) {
   for (int i = 0; i < kNumPaperTasks; ++i)
@@ -115,6 +135,7 @@ RunSummary summarize_run(const std::string& path) {
   try {
     s.task = r.string_attribute(schema::kTask);
     s.metric = r.has_attribute(schema::kMetric) ? r.string_attribute(schema::kMetric) : "";
+    if (r.has_attribute(schema::kMethod)) s.method = r.string_attribute(schema::kMethod);
     s.split_seed = r.has_attribute(schema::kSplitSeed) ? r.int_attribute(schema::kSplitSeed) : -1;
     s.seed = r.has_attribute(schema::kSeed) ? r.int_attribute(schema::kSeed) : -1;
     s.n_ranks = r.has_attribute(schema::kNRanks) ? r.int_attribute(schema::kNRanks) : -1;
@@ -150,7 +171,10 @@ RunSummary summarize_run(const std::string& path) {
 }
 
 std::vector<TaskAggregate> aggregate_by_task(const std::vector<RunSummary>& runs) {
-  std::vector<std::string> order;
+  std::vector<std::string> methods, order;
+  for (const auto& r : runs)
+    if (r.finished && std::find(methods.begin(), methods.end(), r.method) == methods.end())
+      methods.push_back(r.method);
   for (int i = 0; i < kNumPaperTasks; ++i)
     for (const auto& r : runs)
       if (r.finished && paper_index(r.task) == i) {
@@ -162,22 +186,25 @@ std::vector<TaskAggregate> aggregate_by_task(const std::vector<RunSummary>& runs
       order.push_back(r.task);
 
   std::vector<TaskAggregate> out;
-  for (const auto& task : order) {
-    const int pi = paper_index(task);
-    std::vector<double> v;
-    for (const auto& r : runs)
-      if (r.finished && (r.task == task || (pi >= 0 && paper_index(r.task) == pi)))
-        v.push_back(r.test_metric);
-    TaskAggregate a;
-    a.task = task;
-    a.runs = static_cast<int>(v.size());
-    for (double x : v) a.mean += x;
-    a.mean /= a.runs;
-    double ss = 0;
-    for (double x : v) ss += (x - a.mean) * (x - a.mean);
-    a.std = a.runs > 1 ? std::sqrt(ss / (a.runs - 1)) : 0.0;
-    out.push_back(a);
-  }
+  for (const auto& method : methods)
+    for (const auto& task : order) {
+      const int pi = paper_index(task);
+      std::vector<double> v;
+      for (const auto& r : runs)
+        if (r.finished && r.method == method && (r.task == task || (pi >= 0 && paper_index(r.task) == pi)))
+          v.push_back(r.test_metric);
+      if (v.empty()) continue;
+      TaskAggregate a;
+      a.method = method;
+      a.task = task;
+      a.runs = static_cast<int>(v.size());
+      for (double x : v) a.mean += x;
+      a.mean /= a.runs;
+      double ss = 0;
+      for (double x : v) ss += (x - a.mean) * (x - a.mean);
+      a.std = a.runs > 1 ? std::sqrt(ss / (a.runs - 1)) : 0.0;
+      out.push_back(a);
+    }
   return out;
 }
 
@@ -191,6 +218,12 @@ double paper_bbt(const std::string& task) {
   return i >= 0 ? kPaperTasks[i].bbt : kNaN;
 }
 
+double paper_result(const std::string& method, const std::string& task) {
+  const int i = paper_index(task);
+  const PaperMethod* m = paper_method(method);
+  return i >= 0 && m ? m->results[i] : kNaN;
+}
+
 ReportFormat parse_report_format(const std::string& name) {
   if (name == "text") return ReportFormat::kText;
   if (name == "csv") return ReportFormat::kCsv;
@@ -200,10 +233,10 @@ ReportFormat parse_report_format(const std::string& name) {
 
 std::string format_report(const std::vector<RunSummary>& runs, ReportFormat format) {
   const bool csv = format == ReportFormat::kCsv;
-  Table t{{"task", "status", "split_seed", "seed", "api_calls", "best_dev", "test", "initial_test", "wall_s",
+  Table t{{"task", "method", "status", "split_seed", "seed", "api_calls", "best_dev", "test", "initial_test", "wall_s",
            "ranks", "file"}};
   for (const auto& r : runs)
-    t.push_back({r.task + (r.metric.empty() ? "" : " (" + r.metric + ")"), r.status, num(r.split_seed),
+    t.push_back({r.task + (r.metric.empty() ? "" : " (" + r.metric + ")"), r.method, r.status, num(r.split_seed),
                  num(r.seed), num(r.api_calls), pct(r.best_dev), pct(r.test_metric), pct(r.initial_metric),
                  std::isfinite(r.seconds) ? fmt("%.1f", r.seconds) : "-", num(r.n_ranks), r.path});
   std::ostringstream os;
@@ -216,42 +249,77 @@ std::string format_report(const std::vector<RunSummary>& runs, ReportFormat form
     os << (csv ? "" : "no finished runs: no per-task summary\n");
     return os.str();
   }
-  // avg over the paper's tasks present, for ours and the paper's row alike.
-  double ours_sum = 0, paper_sum = 0;
-  int n_paper = 0;
-  for (const auto& a : agg)
-    if (paper_index(a.task) >= 0) {
-      ours_sum += a.mean;
-      paper_sum += paper_bbt(a.task);
-      ++n_paper;
-    }
-  if (csv) {  // long format: one row per task, numbers only
-    Table s{{"task", "column", "runs", "mean", "std", "paper_bbt"}};
+  std::vector<std::string> methods, tasks;
+  for (const auto& a : agg) {
+    if (std::find(methods.begin(), methods.end(), a.method) == methods.end()) methods.push_back(a.method);
+    if (std::find(tasks.begin(), tasks.end(), a.task) == tasks.end()) tasks.push_back(a.task);
+  }
+  auto find = [&](const std::string& method, const std::string& task) -> const TaskAggregate* {
     for (const auto& a : agg)
-      s.push_back({a.task, paper_column(a.task), std::to_string(a.runs), pct(a.mean), pct(a.std),
-                   std::isfinite(paper_bbt(a.task)) ? fmt("%.2f", paper_bbt(a.task)) : "-"});
-    if (n_paper > 0)
-      s.push_back({"avg", "avg", "-", pct(ours_sum / n_paper), "-", fmt("%.2f", paper_sum / n_paper)});
+      if (a.method == method && a.task == task) return &a;
+    return nullptr;
+  };
+  // avg over the paper's tasks present for the method, for ours and the paper's row alike.
+  auto averages = [&](const std::string& method, double& ours, double& paper) {
+    double o = 0, q = 0;
+    int n = 0;
+    for (const auto& task : tasks)
+      if (const TaskAggregate* a = find(method, task); a && paper_index(task) >= 0) {
+        o += a->mean;
+        q += paper_result(method, task);
+        ++n;
+      }
+    ours = n > 0 ? o / n : kNaN;
+    paper = n > 0 ? q / n : kNaN;
+    return n;
+  };
+  auto paper_text = [](double v) { return std::isfinite(v) ? fmt("%.2f", v) : std::string("-"); };
+  if (csv) {  // long format: one row per method and task, numbers only
+    Table s{{"method", "task", "column", "runs", "mean", "std", "paper", "paper_bbt"}};
+    for (const auto& a : agg)
+      s.push_back({a.method, a.task, paper_column(a.task), std::to_string(a.runs), pct(a.mean), pct(a.std),
+                   paper_text(paper_result(a.method, a.task)), paper_text(paper_bbt(a.task))});
+    for (const auto& method : methods) {
+      double ours = 0, paper = 0;
+      if (averages(method, ours, paper) == 0) continue;
+      double bbt_sum = 0;
+      int n = 0;
+      for (const auto& task : tasks)
+        if (find(method, task) && paper_index(task) >= 0) {
+          bbt_sum += paper_bbt(task);
+          ++n;
+        }
+      s.push_back({method, "avg", "avg", "-", pct(ours), "-", paper_text(paper), fmt("%.2f", bbt_sum / n)});
+    }
     os << render(s, format);
     return os.str();
   }
+  bool any_paper = false;
+  for (const auto& task : tasks) any_paper |= paper_index(task) >= 0;
   Table s{{"method"}};
-  std::vector<std::string> ours{"bbt (this system)"}, count{"runs"}, paper{"BBT (paper)"};
-  for (const auto& a : agg) {
-    s[0].push_back(paper_column(a.task));
-    ours.push_back(pct(a.mean) + (a.runs > 1 ? " ± " + pct(a.std) : ""));
-    count.push_back(std::to_string(a.runs));
-    paper.push_back(std::isfinite(paper_bbt(a.task)) ? fmt("%.2f", paper_bbt(a.task)) : "-");
+  for (const auto& task : tasks) s[0].push_back(paper_column(task));
+  if (any_paper) s[0].push_back("avg");
+  for (const auto& method : methods) {
+    std::vector<std::string> ours{method + " (this system)"}, count{method + " runs"};
+    const PaperMethod* pm = paper_method(method);
+    std::vector<std::string> paper{pm ? pm->row : method + " (paper)"};
+    for (const auto& task : tasks) {
+      const TaskAggregate* a = find(method, task);
+      ours.push_back(a ? pct(a->mean) + (a->runs > 1 ? " ± " + pct(a->std) : "") : "-");
+      count.push_back(a ? std::to_string(a->runs) : "0");
+      paper.push_back(paper_text(paper_result(method, task)));
+    }
+    if (any_paper) {
+      double o = 0, q = 0;
+      const bool some = averages(method, o, q) > 0;
+      ours.push_back(some ? pct(o) : "-");
+      count.push_back("-");
+      paper.push_back(some ? paper_text(q) : "-");
+    }
+    s.push_back(ours);
+    s.push_back(count);
+    if (any_paper) s.push_back(paper);
   }
-  if (n_paper > 0) {
-    s[0].push_back("avg");
-    ours.push_back(pct(ours_sum / n_paper));
-    count.push_back("-");
-    paper.push_back(fmt("%.2f", paper_sum / n_paper));
-  }
-  s.push_back(ours);
-  s.push_back(count);
-  s.push_back(paper);
   os << (format == ReportFormat::kText ? "test metric x100, mean ± std (sample std over runs):\n" : "")
      << render(s, format);
   return os.str();

@@ -1,8 +1,10 @@
 #include "bbt/app/run_record.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <fstream>
+#include <map>
 
 #include "bbt/common/error.hpp"
 #include "bbt/common/version.hpp"
@@ -33,6 +35,7 @@ io::RunFileLayout& add_header(io::RunFileLayout& layout, const RunHeader& h) {
       .string_attr("git_describe", bbt::git_describe())
       .string_attr("bbt_version", bbt::version())
       .string_attr(schema::kTask, h.task)
+      .string_attr(schema::kMethod, h.method)
       .string_attr(schema::kMetric, h.metric)
       .int_attr(schema::kSplitSeed, h.split_seed)
       .int_attr(schema::kSeed, h.seed)
@@ -49,10 +52,27 @@ io::RunFileLayout& add_header(io::RunFileLayout& layout, const RunHeader& h) {
       .string_attr(schema::kStopReasons, schema::stop_reasons_text());
 }
 
+void add_step_series(io::RunFileLayout& layout, std::size_t lambda, std::size_t ranks);
+
 void add_series(io::RunFileLayout& layout, const RunHeader& h, const methods::Method& method) {
   using io::DType;
   const std::size_t lambda = static_cast<std::size_t>(method.candidates_per_step());
   const std::size_t ranks = static_cast<std::size_t>(h.n_ranks);
+  if (lambda > 0) add_step_series(layout, lambda, ranks);
+  layout.add_series(schema::kDevGeneration, DType::kInt64)
+      .add_series(schema::kDevApiCalls, DType::kInt64)
+      .add_series(schema::kDevLoss, DType::kFloat64)
+      .add_series(schema::kDevMetric, DType::kFloat64);
+  for (const auto& s : method.series()) {
+    std::vector<std::size_t> row;
+    if (s.width > 0) row.push_back(s.width);
+    layout.add_series(schema::train_series(s.name), s.integer ? DType::kInt64 : DType::kFloat64, row);
+  }
+}
+
+// The loop's per-step series (methods that take steps).
+void add_step_series(io::RunFileLayout& layout, std::size_t lambda, std::size_t ranks) {
+  using io::DType;
   layout.add_series(schema::kTrainGeneration, DType::kInt64)
       .add_series(schema::kTrainApiCalls, DType::kInt64)
       .add_series(schema::kTrainLoss, DType::kFloat64, {lambda})
@@ -66,23 +86,14 @@ void add_series(io::RunFileLayout& layout, const RunHeader& h, const methods::Me
       .add_series(schema::kTrainBytesSent, DType::kFloat64, {ranks})
       .add_series(schema::kTrainBytesReceived, DType::kFloat64, {ranks})
       .add_series(schema::kTrainSecondsForwardRanks, DType::kFloat64, {ranks})
-      .add_series(schema::kTrainSecondsCommRanks, DType::kFloat64, {ranks})
-      .add_series(schema::kDevGeneration, DType::kInt64)
-      .add_series(schema::kDevApiCalls, DType::kInt64)
-      .add_series(schema::kDevLoss, DType::kFloat64)
-      .add_series(schema::kDevMetric, DType::kFloat64);
-  for (const auto& s : method.series()) {
-    std::vector<std::size_t> row;
-    if (s.width > 0) row.push_back(s.width);
-    layout.add_series(schema::train_series(s.name), s.integer ? DType::kInt64 : DType::kFloat64, row);
-  }
+      .add_series(schema::kTrainSecondsCommRanks, DType::kFloat64, {ranks});
 }
 
 void add_fixed(io::RunFileLayout& layout, const RunHeader& h, const methods::Method& method) {
   using io::DType;
   const std::size_t d = static_cast<std::size_t>(method.prompt_dim());
-  layout.add_fixed(schema::kBestZ, DType::kFloat64, {d})
-      .add_fixed(schema::kBestGeneration, DType::kInt64)
+  if (d > 0) layout.add_fixed(schema::kBestZ, DType::kFloat64, {d});
+  layout.add_fixed(schema::kBestGeneration, DType::kInt64)
       .add_fixed(schema::kBestDevMetric, DType::kFloat64)
       .add_fixed(schema::kTestMetric, DType::kFloat64)
       .add_fixed(schema::kTestLoss, DType::kFloat64)
@@ -99,7 +110,14 @@ void add_fixed(io::RunFileLayout& layout, const RunHeader& h, const methods::Met
       .add_fixed("/data/label_ids", DType::kInt64, {h.label_ids.size()})
       .add_fixed(schema::kRunFinished, DType::kInt64)
       .add_fixed(schema::kRunStopReason, DType::kInt64)
-      .add_fixed(schema::kRunSecondsTotal, DType::kFloat64);
+      .add_fixed(schema::kRunSecondsTotal, DType::kFloat64)
+      .add_fixed(schema::kCostUserBytes, DType::kFloat64)
+      .add_fixed(schema::kCostServerBytes, DType::kFloat64)
+      .add_fixed(schema::kCostBytesUp, DType::kFloat64)
+      .add_fixed(schema::kCostBytesDown, DType::kFloat64);
+  for (const auto& a : method.arrays())
+    if (std::find(a.shape.begin(), a.shape.end(), std::size_t{0}) == a.shape.end())  // none of 0 rows
+      layout.add_fixed(schema::method_array(a.name), DType::kInt64, a.shape);
   if (!h.layer_stats.empty()) {
     layout.add_fixed(schema::kLayerStats, DType::kFloat64, {h.layer_stats.size() / 2, 2});
     layout.add_fixed(schema::kBestPrompt, DType::kFloat64, h.deep_prompt_shape);
@@ -112,7 +130,7 @@ void add_fixed(io::RunFileLayout& layout, const RunHeader& h, const methods::Met
     for (const char* name : kSlotInts) layout.add_fixed(slot_path(slot, name), DType::kInt64);
     layout.add_fixed(slot_path(slot, "best_dev_metric"), DType::kFloat64);
     layout.add_fixed(slot_path(slot, "elapsed_seconds"), DType::kFloat64);
-    layout.add_fixed(slot_path(slot, "best_z"), DType::kFloat64, {d});
+    if (d > 0) layout.add_fixed(slot_path(slot, "best_z"), DType::kFloat64, {d});
   }
   layout.add_fixed(schema::kCheckpointLatest, DType::kInt64);
   layout.add_fixed(schema::kCheckpointGeneration, DType::kInt64);
@@ -186,6 +204,10 @@ std::vector<std::pair<std::string, std::string>> paths() {
                         kRunFinished,
                         kRunStopReason,
                         kRunSecondsTotal,
+                        kCostUserBytes,
+                        kCostServerBytes,
+                        kCostBytesUp,
+                        kCostBytesDown,
                         kCheckpointLatest,
                         kCheckpointGeneration}) {
     std::string key = std::string(p + 1);
@@ -193,12 +215,14 @@ std::vector<std::pair<std::string, std::string>> paths() {
       if (c == '/') c = '_';
     out.emplace_back(key, p);
   }
-  for (const char* a : {kConfig, kNRanks, kTask, kMetric, kSplitSeed, kSeed, kCommandLine, kWeightsFingerprint, kResumes})
+  for (const char* a : {kConfig, kNRanks, kTask, kMetric, kSplitSeed, kSeed, kCommandLine, kWeightsFingerprint, kResumes, kMethod})
     out.emplace_back("attr_" + std::string(a), a);
   return out;
 }
 
 std::string train_series(const std::string& name) { return std::string(kTrain) + "/" + name; }
+
+std::string method_array(const std::string& name) { return "/method/" + name; }
 
 }  // namespace schema
 
@@ -231,8 +255,9 @@ RunRecord RunRecord::resume(const std::string& path, const Checkpoint& c, const 
       {schema::kResumes, c.resumes + (c.resumes.empty() ? "" : "\n") + iso_time() + " at generation " +
                              std::to_string(c.progress.generation) + ": " + resume_line}};
   if (!config_ini.empty()) attrs.emplace_back(schema::kConfig, config_ini);
-  io::RunFileWriter w = io::RunFileWriter::open_for_resume(
-      path, {{schema::kTrain, c.progress.generation}, {schema::kDev, c.progress.dev_rows}}, attrs);
+  std::map<std::string, long> keep{{schema::kDev, c.progress.dev_rows}};
+  if (method.candidates_per_step() > 0 || !method.series().empty()) keep[schema::kTrain] = c.progress.generation;
+  io::RunFileWriter w = io::RunFileWriter::open_for_resume(path, keep, attrs);
   return RunRecord(std::move(w), method.series(), static_cast<std::size_t>(c.file_ranks), c.slot);
 }
 
@@ -285,7 +310,7 @@ void RunRecord::write_best(const Eigen::VectorXd& z, std::int64_t generation, do
 }
 
 void RunRecord::write_best(const Eigen::VectorXd& z, std::int64_t generation) {
-  writer_.write(schema::kBestZ, z.data(), static_cast<std::size_t>(z.size()));
+  if (z.size() > 0) writer_.write(schema::kBestZ, z.data(), static_cast<std::size_t>(z.size()));
   writer_.write(schema::kBestGeneration, generation);
 }
 
@@ -307,7 +332,8 @@ void RunRecord::write_checkpoint(const methods::Method& method, const Progress& 
   writer_.write(slot_path(slot_, "best_generation"), p.best_generation);
   writer_.write(slot_path(slot_, "best_dev_metric"), p.best_dev);
   writer_.write(slot_path(slot_, "elapsed_seconds"), p.elapsed);
-  writer_.write(slot_path(slot_, "best_z"), p.best_z.data(), static_cast<std::size_t>(p.best_z.size()));
+  if (p.best_z.size() > 0)
+    writer_.write(slot_path(slot_, "best_z"), p.best_z.data(), static_cast<std::size_t>(p.best_z.size()));
   writer_.flush();  // the slot is complete on disk before it is named the latest
   writer_.write(schema::kCheckpointLatest, static_cast<std::int64_t>(slot_));
   writer_.write(schema::kCheckpointGeneration, p.generation);
@@ -319,6 +345,28 @@ void RunRecord::write_test(double metric, double loss, double accuracy, std::int
   writer_.write(schema::kTestLoss, loss);
   writer_.write(schema::kTestAccuracy, accuracy);
   writer_.write(schema::kTestNExamples, n_examples);
+}
+
+void RunRecord::write_fit(const methods::Fit& fit) {
+  for (const auto& row : fit.rows)
+    for (std::size_t i = 0; i < own_.size(); ++i) {
+      const std::string path = schema::train_series(own_[i].name);
+      if (own_[i].integer) {
+        writer_.append(path, std::vector<std::int64_t>(row.at(i).begin(), row.at(i).end()));
+      } else {
+        writer_.append(path, row.at(i));
+      }
+    }
+  for (const auto& [name, values] : fit.arrays)
+    if (!values.empty()) writer_.write(schema::method_array(name), values);
+}
+
+void RunRecord::write_costs(double user_bytes, double server_bytes, double bytes_up, double bytes_down) {
+  if (!writer_.has_fixed(schema::kCostUserBytes)) return;  // run files written before these existed
+  writer_.write(schema::kCostUserBytes, user_bytes);
+  writer_.write(schema::kCostServerBytes, server_bytes);
+  writer_.write(schema::kCostBytesUp, bytes_up);
+  writer_.write(schema::kCostBytesDown, bytes_down);
 }
 
 void RunRecord::finish(const std::string& stop_reason, double seconds) {
@@ -345,8 +393,10 @@ void read_slot(const io::RunFileReader& r, int slot, methods::Method& method, Ch
   p.best_dev = r.read_double_scalar(slot_path(slot, "best_dev_metric"));
   p.elapsed = r.read_double_scalar(slot_path(slot, "elapsed_seconds"));
   if (r.exists(schema::kTestInitialMetric)) p.initial_test = r.read_double_scalar(schema::kTestInitialMetric);
-  const io::Array<double> z = r.read_double(slot_path(slot, "best_z"));
-  p.best_z = Eigen::Map<const Eigen::VectorXd>(z.values.data(), static_cast<Eigen::Index>(z.values.size()));
+  if (r.exists(slot_path(slot, "best_z"))) {  // methods that tune no prompt keep none
+    const io::Array<double> z = r.read_double(slot_path(slot, "best_z"));
+    p.best_z = Eigen::Map<const Eigen::VectorXd>(z.values.data(), static_cast<Eigen::Index>(z.values.size()));
+  }
   const std::string at = "generation " + std::to_string(p.generation) + ": ";
   // Counters against the series the file holds.
   const std::int64_t train_rows = static_cast<std::int64_t>(r.shape(schema::kTrainGeneration).at(0));

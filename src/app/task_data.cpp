@@ -88,7 +88,9 @@ TaskFile read_task_file(const RunConfig& config, const TaskInfo& task, const tex
   out.dropped = rows.dropped;
   const data::SpecialIds special{tokenizer.bos_id(), tokenizer.eos_id(), tokenizer.mask_id()};
   out.encoded =
-      data::encode_dataset(task.spec, rows, config.prompt.mode, config.prompt.n_tokens, special, encoder(tokenizer));
+      data::encode_dataset(task.spec, rows, config.prompt.mode,
+                           uses_prompt(config.method.name) ? config.prompt.n_tokens : 0,  // baselines: none
+                           special, encoder(tokenizer));
   out.dropped["longer than 512 tokens"] += out.encoded.dropped_too_long;
   return out;
 }
@@ -117,6 +119,15 @@ TaskData prepare_task_data(const RunConfig& config, const TaskInfo& task, const 
           "add");
     core::PlantedTask planted = t.planted_deep ? core::make_planted_task(deep_planter(config, task, evaluator, o), o)
                                          : core::make_planted_task(evaluator, o);
+    if (!uses_prompt(config.method.name) && add) {
+      // The same sentences and labels without the prompt placeholders after <s>.
+      for (core::EncodedSplit* s : {&planted.pool, &planted.test})
+        for (std::size_t i = 0; i < s->ids.size(); ++i) {
+          auto& ids = s->ids[i];
+          ids.erase(ids.begin() + 1, ids.begin() + 1 + o.n_prompt_tokens);
+          s->mask_pos[i] -= o.n_prompt_tokens;
+        }
+    }
     std::vector<int> labels(planted.pool.labels.begin(), planted.pool.labels.end());
     const auto split = data::sample_k_shot(labels, 2, t.k_shot, t.split_seed);
     out.train = planted.pool.subset(split.train_index);

@@ -23,8 +23,12 @@
 #include "bbt/common/version.hpp"
 #include "bbt/core/scorer.hpp"
 #include "bbt/es/cma.hpp"
+#include "bbt/data/encode.hpp"
 #include "bbt/methods/bbt.hpp"
 #include "bbt/methods/bbtv2.hpp"
+#include "bbt/methods/feature_classifier.hpp"
+#include "bbt/methods/icl.hpp"
+#include "bbt/methods/manual.hpp"
 #include "bbt/model/blas.hpp"
 #include "bbt/model/config.hpp"
 #include "bbt/io/run_file.hpp"
@@ -60,37 +64,6 @@ std::string format_duration(double s) {
   return o.str();
 }
 
-std::unique_ptr<methods::Method> make_method(const RunConfig& cfg, const Replica& replica) {
-  const int threads = replica.threads;
-  es::CmaOptions o;
-  o.dim = cfg.prompt.intrinsic_dim;
-  o.popsize = cfg.cma.lambda(o.dim);
-  o.sigma0 = cfg.cma.sigma0;
-  o.x0 = Eigen::VectorXd::Zero(o.dim);
-  o.seed = static_cast<std::uint64_t>(cfg.cma.seed);
-  if (cfg.cma.bound > 0) {
-    o.lower = -cfg.cma.bound;
-    o.upper = cfg.cma.bound;
-  }
-  o.covariance = cfg.cma.covariance;
-  o.active = cfg.cma.active;
-  o.stop = cfg.cma.stop;
-  o.threads = threads;  // the rank's share of the cores (the bits do not depend on it)
-  if (cfg.method.name == MethodName::kBbtv2) {
-    // Divide and conquer: whole rounds of one generation per layer, as the reference counts them.
-    const auto L = static_cast<long>(replica.model->config().num_hidden_layers);
-    const long rounds = cfg.cma.budget / (static_cast<long>(o.popsize) * L);
-    if (rounds < 1)
-      throw UsageError("method.name = bbtv2: cma.budget = " + std::to_string(cfg.cma.budget) +
-                       " is less than one round (cma.popsize x " + std::to_string(L) +
-                       " layers = " + std::to_string(o.popsize * L) + " API calls)");
-    return std::make_unique<methods::Bbtv2>(o, static_cast<int>(L), rounds);
-  }
-  // The budget is counted in API calls by the loop; CMA-ES's own stop rules end the run only
-  // under cma.stop = pycma. A resumed run keeps the update its checkpoint was made with.
-  return std::make_unique<methods::Bbt>(o);
-}
-
 // Rank 0's run: everything the loop reads and writes.
 struct Run {
   const RunConfig& cfg;
@@ -102,6 +75,7 @@ struct Run {
   Progress progress;
   bool resumed = false;
   std::ostream& log = std::cout;
+  methods::Fit fit = {};  // what a no-step method's fit returned
 };
 
 // A new run's file path under output.dir. An existing run file is refused, unless it holds no run
@@ -206,6 +180,7 @@ RunHeader make_header(const RunConfig& cfg, const Replica& r, const std::string&
   h.n_ranks = ranks;
   h.model_path = cfg.model.path;
   h.task = cfg.task.name;
+  h.method = method_spelling(cfg.method.name);
   h.metric = data::metric_name(r.task.spec.metric);
   h.split_seed = cfg.task.split_seed;
   h.seed = cfg.cma.seed;
@@ -366,9 +341,14 @@ void final_test(Run& run) {
   }
   const std::int64_t n_test = run.cluster.split(Split::kTest).size();
   if (!run.cfg.eval.test || n_test == 0) return;
-  const auto logits = run.cluster.evaluate(Split::kTest, p.best_z);
+  const auto logits = run.method.split_logits(run.cluster, Split::kTest, p.best_z);
   const core::Scores ts = run.scorer.score(logits, 0, run.cluster.split(Split::kTest));
   run.record.write_test(ts.metric, ts.loss, ts.accuracy, n_test);
+  if (run.method.candidates_per_step() == 0) {
+    run.log << "test " << data::metric_name(run.replica.task.spec.metric) << " " << ts.metric << " (dev "
+            << p.best_dev << ")" << std::endl;
+    return;
+  }
   run.log << "test " << data::metric_name(run.replica.task.spec.metric) << " " << ts.metric
           << " (kept z from generation " << p.best_generation << ", dev " << p.best_dev
           << "); initial prompt (z = 0): " << p.initial_test << std::endl;
@@ -393,12 +373,62 @@ void check_resumed_model(const RunConfig& cfg, const Replica& replica, const Che
                 now + ") than the run started with (" + checkpoint.weights_fingerprint + ")");
 }
 
+// A method that takes no steps: its fit (all its training), then its dev score. A stop signal
+// before it returns kExitCheckpointed (the run's checkpoint is its start: a resume fits again).
+int fit_no_steps(Run& run, std::string& stop_reason) {
+  Progress& p = run.progress;
+  stop_reason = "fitted";
+  if (run.cluster.stop_requested()) {
+    run.log << "bbt: stop signal received before the fit; resume with bbt train --resume " << run.record.path()
+            << std::endl;
+    stop_reason = "signal";
+    return kExitCheckpointed;
+  }
+  const auto t0 = Clock::now();
+  run.fit = run.method.fit(run.cluster, run.scorer);
+  p.api_calls += run.fit.api_calls;
+  run.record.write_fit(run.fit);
+  if (!run.fit.summary.empty()) run.log << run.fit.summary << std::endl;
+  if (run.cluster.split(Split::kDev).size() > 0) {
+    const auto logits = run.method.split_logits(run.cluster, Split::kDev, p.best_z);
+    const core::Scores dv = run.scorer.score(logits, 0, run.cluster.split(Split::kDev));
+    run.record.append_dev(0, p.api_calls, dv.loss, dv.metric);
+    p.dev_rows = 1;
+    p.best_dev = dv.metric;
+    p.best_generation = 0;
+    run.record.write_best(p.best_z, 0, dv.metric);
+    run.log << "dev " << data::metric_name(run.replica.task.spec.metric) << " " << dv.metric << ", loss "
+            << dv.loss << std::endl;
+  }
+  p.generation = 1;
+  p.elapsed += seconds_since(t0);
+  run.record.flush();
+  return kExitFinished;
+}
+
+// The cost columns (the paper's Table 4) for every method.
+void write_costs(Run& run) {
+  const methods::Method& m = run.method;
+  double user = run.fit.user_bytes, up = run.fit.bytes_up, down = run.fit.bytes_down;
+  if (m.candidates_per_step() > 0) {
+    // A prompt method's user side is its optimiser state; a query is one candidate over train:
+    // its z out, K logits per example back.
+    user = 0;
+    for (const auto& [name, a] : m.state()) user += 8.0 * static_cast<double>(a.size());
+    up = 8.0 * m.prompt_dim();
+    down = 4.0 * static_cast<double>(run.replica.task.label_ids.size()) *
+           static_cast<double>(run.cluster.split(Split::kTrain).size());
+  }
+  run.record.write_costs(user, static_cast<double>(run.replica.model->parameter_bytes()), up, down);
+}
+
 // Rank 0 of `bbt train`, from a built replica to the exit code.
 int train_root(RunConfig& cfg, Replica& replica, const TrainArgs& args, const std::string& command_line,
                const std::vector<ConfigChange>& changes) {
   cluster::Cluster& cl = *replica.cluster;
   const auto t_start = Clock::now();
   std::unique_ptr<methods::Method> method = make_method(cfg, replica);
+  const bool steps = method->candidates_per_step() > 0;
   bool resumed = !args.resume.empty();
   Checkpoint checkpoint;
   if (resumed) {
@@ -444,17 +474,19 @@ int train_root(RunConfig& cfg, Replica& replica, const TrainArgs& args, const st
   Run run{cfg,  replica, cl, *method, make_scorer(cfg, replica.task), std::move(*record), checkpoint.progress,
           resumed};
   log_start(run);
-  if (!resumed && cfg.eval.test && cl.split(Split::kTest).size() > 0) initial_test(run);
+  if (!steps && !resumed) run.record.write_checkpoint(*method, run.progress);  // what a resume starts from
+  if (steps && !resumed && cfg.eval.test && cl.split(Split::kTest).size() > 0) initial_test(run);
   std::string stop_reason;
-  if (train_steps(run, stop_reason) == kExitCheckpointed) {
+  if ((steps ? train_steps(run, stop_reason) : fit_no_steps(run, stop_reason)) == kExitCheckpointed) {
     cl.finish(kExitCheckpointed);
     run.record.close();
     return kExitCheckpointed;
   }
-  run.record.write_checkpoint(*method, run.progress);
+  if (steps) run.record.write_checkpoint(*method, run.progress);
   final_test(run);
   cl.finish(kExitFinished);
-  run.record.finish(stop_reason, run.progress.elapsed);
+  write_costs(run);
+  run.record.finish(stop_reason == "fitted" ? "budget" : stop_reason, run.progress.elapsed);
   run.log << "finished: " << run.progress.api_calls << " API calls in "
           << format_duration(seconds_since(t_start)) << " (" << stop_reason << "); run file "
           << run.record.path() << std::endl;
@@ -493,6 +525,67 @@ int train_job(cluster::MpiSession& mpi, const TrainArgs& args, const std::string
 }
 
 }  // namespace
+
+std::unique_ptr<methods::Method> make_method(const RunConfig& cfg, const Replica& replica) {
+  const cluster::Cluster& cl = *replica.cluster;
+  const model::RobertaConfig& mc = replica.model->config();
+  switch (cfg.method.name) {
+    case MethodName::kBbt:
+    case MethodName::kBbtv2:
+      break;
+    case MethodName::kManual:
+      return std::make_unique<methods::Manual>();
+    case MethodName::kIcl: {
+      const std::int64_t positions = mc.max_position_embeddings - mc.pad_token_id - 1;
+      return std::make_unique<methods::Icl>(
+          cfg.icl.demonstrations, static_cast<std::uint64_t>(cfg.icl.seed), replica.task.label_ids,
+          static_cast<std::size_t>(std::min<std::int64_t>(positions, data::kMaxSequenceLength)),
+          cl.split(cluster::Split::kDev).size(), cl.split(cluster::Split::kTest).size());
+    }
+    case MethodName::kFeatureMlp:
+    case MethodName::kFeatureBilstm: {
+      methods::ClassifierOptions c;
+      c.head = cfg.method.name == MethodName::kFeatureMlp ? methods::FeatureHead::kMlp : methods::FeatureHead::kBilstm;
+      c.hidden = cfg.classifier.hidden;
+      c.epochs = cfg.classifier.epochs;
+      c.patience = cfg.classifier.patience;
+      c.lr = cfg.classifier.lr;
+      c.weight_decay = cfg.classifier.weight_decay;
+      c.seed = static_cast<std::uint64_t>(cfg.classifier.seed);
+      c.hidden_size = mc.hidden_size;
+      c.num_labels = static_cast<std::int64_t>(replica.task.label_ids.size());
+      return std::make_unique<methods::FeatureClassifier>(c);
+    }
+  }
+  const int threads = replica.threads;
+  es::CmaOptions o;
+  o.dim = cfg.prompt.intrinsic_dim;
+  o.popsize = cfg.cma.lambda(o.dim);
+  o.sigma0 = cfg.cma.sigma0;
+  o.x0 = Eigen::VectorXd::Zero(o.dim);
+  o.seed = static_cast<std::uint64_t>(cfg.cma.seed);
+  if (cfg.cma.bound > 0) {
+    o.lower = -cfg.cma.bound;
+    o.upper = cfg.cma.bound;
+  }
+  o.covariance = cfg.cma.covariance;
+  o.active = cfg.cma.active;
+  o.stop = cfg.cma.stop;
+  o.threads = threads;  // the rank's share of the cores (the bits do not depend on it)
+  if (cfg.method.name == MethodName::kBbtv2) {
+    // Divide and conquer: whole rounds of one generation per layer, as the reference counts them.
+    const auto L = static_cast<long>(mc.num_hidden_layers);
+    const long rounds = cfg.cma.budget / (static_cast<long>(o.popsize) * L);
+    if (rounds < 1)
+      throw UsageError("method.name = bbtv2: cma.budget = " + std::to_string(cfg.cma.budget) +
+                       " is less than one round (cma.popsize x " + std::to_string(L) +
+                       " layers = " + std::to_string(o.popsize * L) + " API calls)");
+    return std::make_unique<methods::Bbtv2>(o, static_cast<int>(L), rounds);
+  }
+  // The budget is counted in API calls by the loop; CMA-ES's own stop rules end the run only
+  // under cma.stop = pycma. A resumed run keeps the update its checkpoint was made with.
+  return std::make_unique<methods::Bbt>(o);
+}
 
 // The session outlives the handlers: an error must reach MPI_Abort, not MPI_Finalize (which
 // would wait forever for the ranks still running).

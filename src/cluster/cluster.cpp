@@ -21,7 +21,7 @@ volatile std::sig_atomic_t g_stop_signal = 0;
 extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
 
 // The first word of every request rank 0 broadcasts: what all ranks do next.
-enum Command : std::int64_t { kStop = 0, kTrain = 1, kDev = 2, kTest = 3, kSync = 4, kTrainLayer = 5 };
+enum Command : std::int64_t { kStop = 0, kTrain = 1, kDev = 2, kTest = 3, kSync = 4, kTrainLayer = 5, kQuery = 6 };
 
 // The evaluation commands and their splits, both ways.
 constexpr std::pair<Command, Split> kEvaluations[] = {
@@ -188,6 +188,56 @@ std::vector<core::LayerStats> Cluster::layer_input_stats() {
   });
 }
 
+// Collective: every rank runs its chunks of the inputs' rows; rank 0 gets all outputs in row order.
+std::vector<float> Cluster::query_share(core::RowQuery query, const core::EncodedSplit& inputs, EvalCosts* costs) {
+  const Range mine = chunked_share(inputs.size(), evaluator_.chunk_rows(), mpi_.rank(), mpi_.size());
+  const auto t0 = Clock::now();
+  const std::vector<float> local = evaluator_.row_outputs(query, inputs, mine.begin, mine.end);
+  const auto t1 = Clock::now();
+  std::vector<float> all = gather(local, 0);
+  const double forward_s = std::chrono::duration<double>(t1 - t0).count(), gather_s = seconds_since(t1);
+  clock_forward_ += forward_s;
+  clock_comm_ += gather_s;
+  if (costs) {
+    costs->forward += forward_s;
+    costs->comm += gather_s;
+    costs->bytes_sent.assign(mpi_.size(), 0.0);
+    costs->bytes_received.assign(mpi_.size(), 0.0);
+    for (int r = 0; r < mpi_.size(); ++r) {
+      const Range share = chunked_share(inputs.size(), evaluator_.chunk_rows(), r, mpi_.size());
+      double out_bytes = 0, in_bytes = 0;
+      for (std::int64_t i = share.begin; i < share.end; ++i) {
+        out_bytes += 4.0 * static_cast<double>(evaluator_.row_width(query, inputs, i));
+        in_bytes += 8.0 * static_cast<double>(inputs.ids[static_cast<std::size_t>(i)].size() + 3);
+      }
+      // What the query moves: token ids to the rank that runs a row, its outputs back to rank 0
+      // (rank 0's own rows count too: a query is the service's unit, wherever it runs).
+      costs->bytes_received[r] = in_bytes;
+      costs->bytes_sent[r] = out_bytes;
+    }
+  }
+  return all;
+}
+
+std::pair<double, double> Cluster::query_bytes(core::RowQuery query, const core::EncodedSplit& inputs) const {
+  double up = 0, down = 0;
+  for (std::int64_t i = 0; i < inputs.size(); ++i) {
+    up += 8.0 * static_cast<double>(inputs.ids[static_cast<std::size_t>(i)].size() + 3);
+    down += 4.0 * static_cast<double>(evaluator_.row_width(query, inputs, i));
+  }
+  return {up, down};
+}
+
+std::vector<float> Cluster::query(core::RowQuery query, const core::EncodedSplit& inputs, EvalCosts* costs) {
+  const auto t0 = Clock::now();
+  std::vector<std::int64_t> header{kQuery, static_cast<std::int64_t>(query)};
+  broadcast(header, 0);
+  std::vector<std::int64_t> packed = inputs.pack();
+  broadcast(packed, 0);
+  clock_comm_ += seconds_since(t0);
+  return query_share(query, inputs, costs);
+}
+
 bool Cluster::stop_requested() {
   const auto t0 = Clock::now();
   std::vector<std::int64_t> header{kSync, 0};
@@ -234,6 +284,17 @@ int Cluster::serve(const ServeHooks& hooks) {
     if (header[0] == kTrainLayer) {
       serve_layer(header[1]);
       if (hooks.after_evaluate) hooks.after_evaluate(mpi_.rank(), Split::kTrain);
+      continue;
+    }
+    if (header[0] == kQuery) {
+      const auto query = static_cast<core::RowQuery>(header[1]);
+      if (query != core::RowQuery::kMaskLogits && query != core::RowQuery::kFirstState &&
+          query != core::RowQuery::kTokenStates)
+        throw Error("protocol error: unknown query " + std::to_string(header[1]) + " from rank 0");
+      std::vector<std::int64_t> packed;
+      broadcast(packed, 0);
+      clock_comm_ += seconds_since(t0);
+      query_share(query, core::EncodedSplit::unpack(packed), nullptr);
       continue;
     }
     Split split;

@@ -169,4 +169,32 @@ torch::Tensor Evaluator::deep_prompt(const Eigen::VectorXd& z) const {
   return torch::stack(out);  // [L, n, H]
 }
 
+std::vector<float> Evaluator::row_outputs(RowQuery query, const EncodedSplit& inputs, std::int64_t begin,
+                                          std::int64_t end) const {
+  if (begin >= end) return {};
+  const auto first = inputs.ids.begin() + static_cast<std::ptrdiff_t>(begin);
+  const auto last = inputs.ids.begin() + static_cast<std::ptrdiff_t>(end);
+  torch::Tensor out;
+  if (query == RowQuery::kMaskLogits) {
+    model::MaskBatch batch;
+    batch.ids.assign(first, last);
+    batch.mask_pos.assign(inputs.mask_pos.begin() + static_cast<std::ptrdiff_t>(begin),
+                          inputs.mask_pos.begin() + static_cast<std::ptrdiff_t>(end));
+    out = model_.mask_logits(batch, torch::Tensor(), torch::Tensor(), mode_, label_tensor_);  // [rows, K]
+  } else {
+    out = model_.hidden_states(std::vector<std::vector<std::int64_t>>(first, last),
+                               query == RowQuery::kFirstState);  // [rows or tokens, H]
+  }
+  out = out.contiguous();
+  const float* ptr = out.data_ptr<float>();
+  return std::vector<float>(ptr, ptr + out.numel());
+}
+
+std::int64_t Evaluator::row_width(RowQuery query, const EncodedSplit& inputs, std::int64_t i) const {
+  const std::int64_t h = model_.config().hidden_size;
+  if (query == RowQuery::kMaskLogits) return num_labels();
+  if (query == RowQuery::kFirstState) return h;
+  return h * static_cast<std::int64_t>(inputs.ids.at(static_cast<std::size_t>(i)).size());
+}
+
 }  // namespace bbt::core

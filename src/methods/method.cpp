@@ -3,7 +3,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "bbt/common/error.hpp"
+
 namespace bbt::methods {
+
+Step NoStepMethod::step(cluster::Cluster& /*cluster*/, const core::Scorer& /*scorer*/) {
+  throw Error("internal: a method that takes no steps was asked for one");
+}
 
 double Step::mean_loss() const {
   double mean = 0;

@@ -341,21 +341,18 @@ std::vector<std::vector<std::size_t>> Roberta::length_groups(const MaskBatch& ba
   return groups;
 }
 
-torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<std::size_t>& row_ids,
-                                     const torch::Tensor& prompts, const torch::Tensor& prompt_index,
-                                     PromptMode mode, const torch::Tensor& labels,
-                                     const std::vector<torch::Tensor>* deep) const {
+Roberta::ChunkInputs Roberta::chunk_inputs(const MaskBatch& batch, const std::vector<std::size_t>& row_ids,
+                                           std::int64_t shift) const {
   const auto& c = config_;
   const auto dev = options_.device;
   const auto dt = options_.dtype;
-  const std::size_t rows = row_ids.size();
-  const std::int64_t B = static_cast<std::int64_t>(rows);
-  const std::int64_t H = c.hidden_size;
-  const std::int64_t n = deep ? (*deep)[0].size(1) : prompts.defined() ? prompts.size(1) : 0;
-  const std::int64_t shift = mode == PromptMode::kCat ? n : 0;
+  ChunkInputs in;
+  in.B = static_cast<std::int64_t>(row_ids.size());
+  const std::int64_t B = in.B;
   std::int64_t L = 0;
   for (std::size_t r : row_ids) L = std::max<std::int64_t>(L, batch.ids[r].size());
-  const std::int64_t T = L + shift;
+  in.L = L;
+  const std::int64_t T = in.T = L + shift;
 
   // Host-side index tensors for the whole chunk, copied to the device once.
   auto ids = torch::full({B, L}, c.pad_token_id, torch::kLong);      // [B, L]
@@ -374,34 +371,66 @@ torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<s
       pos_p[r * L + i] = c.pad_token_id + 1 + i;
     }
     for (std::int64_t i = 0; i < shift + len; ++i) keep_p[r * T + i] = 0.0f;
-    mpos_p[r] = batch.mask_pos[row_ids[r]] + shift;
+    mpos_p[r] = batch.mask_pos.empty() ? 0 : batch.mask_pos[row_ids[r]] + shift;
   }
-  ids = ids.to(dev);
-  pos = pos.to(dev);
-  mpos = mpos.to(dev);
-  const auto mask = keep.to(dev, dt).view({B, 1, 1, T});  // [B, 1, 1, T]
+  in.ids = ids.to(dev);
+  in.pos = pos.to(dev);
+  in.mpos = mpos.to(dev);
+  in.mask = keep.to(dev, dt).view({B, 1, 1, T});  // [B, 1, 1, T]
+  return in;
+}
 
+torch::Tensor Roberta::embed(const ChunkInputs& in) const {
+  const std::int64_t B = in.B, L = in.L, H = config_.hidden_size;
   // Embeddings: (word + type) + position, then LayerNorm, as Hugging Face sums them.
-  auto h = word_emb_.index_select(0, ids.view(-1)).view({B, L, H});  // [B, L, H]
-  h.add_(type_emb0_).add_(pos_emb_.index_select(0, pos.view(-1)).view({B, L, H}));
-  h = layer_norm(h, emb_ln_w_, emb_ln_b_);  // [B, L, H]
-  torch::Tensor idx;                        // [B] each row's prompt, on the device
+  auto h = word_emb_.index_select(0, in.ids.view(-1)).view({B, L, H});  // [B, L, H]
+  h.add_(type_emb0_).add_(pos_emb_.index_select(0, in.pos.view(-1)).view({B, L, H}));
+  return layer_norm(h, emb_ln_w_, emb_ln_b_);  // [B, L, H]
+}
+
+torch::Tensor Roberta::encoder(torch::Tensor h, const ChunkInputs& in, bool mask_rows_only,
+                               const std::function<void(std::int64_t, torch::Tensor&)>& before_layer) const {
+  const auto n_layers = static_cast<std::int64_t>(layers_.size());
+  for (std::int64_t l = 0; l < n_layers; ++l) {
+    if (before_layer) before_layer(l, h);
+    const bool last = mask_rows_only && l == n_layers - 1;
+    h = layer_forward(layers_[l], h, in.mask, last ? in.mpos : torch::Tensor());
+  }
+  return h;
+}
+
+torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<std::size_t>& row_ids,
+                                     const torch::Tensor& prompts, const torch::Tensor& prompt_index,
+                                     PromptMode mode, const torch::Tensor& labels,
+                                     const std::vector<torch::Tensor>* deep) const {
+  const auto& c = config_;
+  const auto dev = options_.device;
+  const std::int64_t H = c.hidden_size;
+  const std::int64_t n = deep ? (*deep)[0].size(1) : prompts.defined() ? prompts.size(1) : 0;
+  const std::int64_t shift = mode == PromptMode::kCat ? n : 0;
+  const ChunkInputs in = chunk_inputs(batch, row_ids, shift);
+  const std::int64_t B = in.B;
+  const auto& mpos = in.mpos;
+
+  auto h = embed(in);  // [B, L, H]
+  torch::Tensor idx;   // [B] each row's prompt, on the device
   if (n > 0) {
     auto sel = torch::empty({B}, torch::kLong);
     const auto* pi = prompt_index.data_ptr<std::int64_t>();
     for (std::int64_t r = 0; r < B; ++r) sel.data_ptr<std::int64_t>()[r] = pi[row_ids[r]];
     idx = sel.to(dev);
   }
-  // Deep prompt: layer l's part is added to the hidden states entering layer l.
-  auto add_deep = [&](std::int64_t l) {
-    const torch::Tensor& p = (*deep)[static_cast<std::size_t>(l)];  // [1 or C, n, H]
-    if (p.size(0) == 1)
-      h.narrow(1, 1, n).add_(p);
-    else
-      h.narrow(1, 1, n).add_(p.index_select(0, idx));  // [B, n, H]
-  };
+  // Deep prompt: layer l's part is added to the hidden states entering layer l (layer 0's to the
+  // embedding output, as add mode).
+  std::function<void(std::int64_t, torch::Tensor&)> add_deep;
   if (n > 0 && deep) {
-    add_deep(0);
+    add_deep = [&](std::int64_t l, torch::Tensor& x) {
+      const torch::Tensor& p = (*deep)[static_cast<std::size_t>(l)];  // [1 or C, n, H]
+      if (p.size(0) == 1)
+        x.narrow(1, 1, n).add_(p);
+      else
+        x.narrow(1, 1, n).add_(p.index_select(0, idx));  // [B, n, H]
+    };
   } else if (n > 0) {
     const auto p = prompts.index_select(0, idx);  // [B, n, H]
     if (mode == PromptMode::kAdd) {
@@ -410,15 +439,10 @@ torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<s
       h = torch::cat({p, h}, 1);  // [B, T, H] prompt in front, no position embedding
     }
   }
+  h = encoder(h, in, /*mask_rows_only=*/true, add_deep);
 
-  const auto n_layers = static_cast<std::int64_t>(layers_.size());
-  for (std::int64_t l = 0; l < n_layers; ++l) {
-    if (n > 0 && deep && l > 0) add_deep(l);
-    // Only the <mask> rows are needed after the last layer.
-    h = layer_forward(layers_[l], h, mask, l == n_layers - 1 ? mpos : torch::Tensor());
-  }
   torch::Tensor x;  // [B, H] hidden state at <mask>
-  if (n_layers > 0) {
+  if (!layers_.empty()) {
     x = h.view({B, H});
   } else {
     x = h.gather(1, mpos.view({B, 1, 1}).expand({B, 1, H})).view({B, H});
@@ -458,19 +482,59 @@ torch::Tensor Roberta::layer_inputs(const std::vector<std::int64_t>& ids) const 
   check_inputs(one, 0, 0, torch::Tensor(), PromptMode::kAdd, torch::zeros({0}, torch::kLong));
   if (n_layers < 2) return torch::empty({0, len, H}, torch::kFloat32);
   torch::NoGradGuard no_grad;
-  const auto dev = options_.device;
-  auto id = torch::tensor(ids, torch::kLong).to(dev);
-  auto pos = torch::arange(c.pad_token_id + 1, c.pad_token_id + 1 + len, torch::kLong).to(dev);
-  const auto mask = torch::zeros({1, 1, 1, len}, torch::TensorOptions().device(dev).dtype(options_.dtype));
-  auto h = word_emb_.index_select(0, id).view({1, len, H});  // [1, len, H]
-  h.add_(type_emb0_).add_(pos_emb_.index_select(0, pos).view({1, len, H}));
-  h = layer_norm(h, emb_ln_w_, emb_ln_b_);
+  const ChunkInputs in = chunk_inputs(one, {0}, 0);
+  auto h = embed(in);  // [1, len, H]
   std::vector<torch::Tensor> out;
   for (std::int64_t l = 0; l + 1 < n_layers; ++l) {
-    h = layer_forward(layers_[l], h, mask, torch::Tensor());
+    h = layer_forward(layers_[l], h, in.mask, torch::Tensor());
     out.push_back(h.view({len, H}).to(torch::kCPU, torch::kFloat32));
   }
   return torch::stack(out);  // [L-1, len, H]
+}
+
+torch::Tensor Roberta::hidden_states(const std::vector<std::vector<std::int64_t>>& rows, bool first_only) const {
+  const auto& c = config_;
+  const std::int64_t max_len = c.max_position_embeddings - c.pad_token_id - 1;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const auto len = static_cast<std::int64_t>(rows[r].size());
+    if (len < 1 || len > max_len)
+      throw Error("hidden_states: row " + std::to_string(r) + " has " + std::to_string(len) +
+                  " tokens; model " + dir_ + " takes 1.." + std::to_string(max_len));
+    for (auto id : rows[r])
+      if (id < 0 || id >= c.vocab_size)
+        throw Error("hidden_states: row " + std::to_string(r) + " has token id " + std::to_string(id) +
+                    " outside the vocabulary");
+  }
+  torch::NoGradGuard no_grad;
+  MaskBatch batch;
+  batch.ids = rows;
+  std::vector<torch::Tensor> parts;
+  // Chunks of max_batch rows in order: each chunk one forward pass, whatever the caller's split.
+  for (std::size_t r0 = 0; r0 < rows.size(); r0 += static_cast<std::size_t>(options_.max_batch)) {
+    const auto count = std::min<std::size_t>(options_.max_batch, rows.size() - r0);
+    std::vector<std::size_t> ids(count);
+    for (std::size_t i = 0; i < count; ++i) ids[i] = r0 + i;
+    const ChunkInputs in = chunk_inputs(batch, ids, 0);
+    const auto h = encoder(embed(in), in, /*mask_rows_only=*/false).to(torch::kCPU, torch::kFloat32);  // [B, L, H]
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto len = first_only ? 1 : static_cast<std::int64_t>(rows[r0 + i].size());
+      parts.push_back(h[static_cast<std::int64_t>(i)].narrow(0, 0, len));  // [len, H]
+    }
+  }
+  if (parts.empty()) return torch::empty({0, c.hidden_size}, torch::kFloat32);
+  return torch::cat(parts).contiguous();  // [rows or sum of lengths, H]
+}
+
+std::int64_t Roberta::parameter_bytes() const {
+  std::int64_t total = 0;
+  for (const auto* t : {&word_emb_, &pos_emb_, &type_emb0_, &emb_ln_w_, &emb_ln_b_, &head_dense_w_, &head_dense_b_,
+                        &head_ln_w_, &head_ln_b_, &decoder_w_, &decoder_b_})
+    if (t->defined()) total += t->numel() * static_cast<std::int64_t>(t->element_size());
+  for (const auto& ly : layers_)
+    for (const auto* t : {&ly.qkv_w, &ly.qkv_b, &ly.attn_out_w, &ly.attn_out_b, &ly.attn_ln_w, &ly.attn_ln_b,
+                          &ly.inter_w, &ly.inter_b, &ly.out_w, &ly.out_b, &ly.out_ln_w, &ly.out_ln_b})
+      total += t->numel() * static_cast<std::int64_t>(t->element_size());
+  return total;
 }
 
 }  // namespace bbt::model

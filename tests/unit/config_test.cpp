@@ -156,6 +156,8 @@ log_every = 10
 )INI";
 
 TEST(Config, OldIniTextParsesAndPrintsBackIdentically) {
+  // Text written before [method] existed is a BBT run; it prints back with the newer sections
+  // around the old text, unchanged.
   const RunConfig c = parse_config_text(kOldIni, "old.ini");
   // Text from before [method] existed is a BBT run; it prints back with the section in front.
   EXPECT_EQ(c.method.name, bbt::app::MethodName::kBbt);
@@ -167,6 +169,9 @@ TEST(Config, OldIniTextParsesAndPrintsBackIdentically) {
   printed.insert(printed.find(seed_line) + seed_line.size(), "active = true\nstop = pycma\n");
   const std::string every_line = "every = 100\n";
   printed.insert(printed.find(every_line) + every_line.size(), "select = best\n");
+  printed +=
+      "\n[icl]\ndemonstrations = 32\nseed = 42\n\n[classifier]\nhidden = 128\nepochs = 200\n"
+      "patience = 20\nlr = 0.001\nweight_decay = 0\nseed = 42\n";
   EXPECT_EQ(c.to_ini(), printed);
   EXPECT_FALSE(c.task.planted_deep);
   EXPECT_EQ(parse_config_text(c.to_ini(), "new.ini").to_ini(), c.to_ini());
@@ -191,7 +196,15 @@ TEST(Config, OldIniTextParsesAndPrintsBackIdentically) {
 }
 
 // A value other than the default for every key: a key added to the table without one fails here.
-const std::map<std::string, std::string> kSamples = {{"method.name", "bbtv2"},
+const std::map<std::string, std::string> kSamples = {{"method.name", "feature_bilstm"},
+                                                     {"icl.demonstrations", "4"},
+                                                     {"icl.seed", "5"},
+                                                     {"classifier.hidden", "16"},
+                                                     {"classifier.epochs", "30"},
+                                                     {"classifier.patience", "3"},
+                                                     {"classifier.lr", "0.01"},
+                                                     {"classifier.weight_decay", "0.0001"},
+                                                     {"classifier.seed", "8"},
                                                      {"model.path", "/models/roberta-large"},
                                                      {"model.dtype", "float16"},
                                                      {"model.device", "cpu"},
@@ -278,10 +291,14 @@ TEST(Config, HelpListsEveryKeyWithItsDefault) {
 
 TEST(Config, EnumErrorsNameKeyAndAllowedValues) {
   const std::map<std::string, std::string> allowed = {
-      {"method.name", "bbt | bbtv2"},        {"model.dtype", "auto | float32 | float16 | bfloat16"},
-      {"model.device", "auto | cpu | cuda"}, {"task.metric", "accuracy | f1"},
-      {"prompt.mode", "add | cat"},          {"prompt.projection", "normal | uniform"},
-      {"cma.covariance", "full | diagonal"}, {"loss.type", "ce | hinge | neg_acc"}};
+      {"method.name", "bbt | bbtv2 | manual | icl | feature_mlp | feature_bilstm"},
+      {"model.dtype", "auto | float32 | float16 | bfloat16"},
+      {"model.device", "auto | cpu | cuda"},
+      {"task.metric", "accuracy | f1"},
+      {"prompt.mode", "add | cat"},
+      {"prompt.projection", "normal | uniform"},
+      {"cma.covariance", "full | diagonal"},
+      {"loss.type", "ce | hinge | neg_acc"}};
   for (const auto& [key, list] : allowed) {
     const std::string section = key.substr(0, key.find('.'));
     const std::string e = error_of("[" + section + "]\n" + key.substr(section.size() + 1) + " = bogus\n");

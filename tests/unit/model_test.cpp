@@ -95,6 +95,17 @@ struct Reference {
   torch::Tensor full_logits(const std::vector<std::int64_t>& ids, std::int64_t mask_pos,
                             const torch::Tensor& prompt, PromptMode mode,
                             const torch::Tensor& deep = torch::Tensor()) const {
+    std::int64_t shift = 0;
+    auto h = states(ids, prompt, mode, shift, deep)[mask_pos + shift];
+    h = ln(gelu(lin(h, "lm_head.dense")), "lm_head.layer_norm");
+    const auto dec = w.count("lm_head.decoder.weight") ? w.at("lm_head.decoder.weight")
+                                                       : w.at("roberta.embeddings.word_embeddings.weight");
+    const auto bias = w.count("lm_head.bias") ? w.at("lm_head.bias") : w.at("lm_head.decoder.bias");
+    return torch::matmul(dec, h) + bias;  // [V]
+  }
+  // Last-layer hidden states [T, H] of one unpadded row (T = L + shift prompt rows in front).
+  torch::Tensor states(const std::vector<std::int64_t>& ids, const torch::Tensor& prompt, PromptMode mode,
+                       std::int64_t& shift, const torch::Tensor& deep = torch::Tensor()) const {
     const std::int64_t L = ids.size();
     auto id = torch::tensor(ids, torch::kLong);
     auto pos = torch::arange(c.pad_token_id + 1, c.pad_token_id + 1 + L, torch::kLong);
@@ -102,7 +113,7 @@ struct Reference {
              w.at("roberta.embeddings.token_type_embeddings.weight")[0] +
              w.at("roberta.embeddings.position_embeddings.weight").index_select(0, pos);  // [L, H]
     x = ln(x, "roberta.embeddings.LayerNorm");
-    std::int64_t shift = 0;
+    shift = 0;
     if (prompt.defined()) {
       auto p = prompt.to(torch::kFloat64);
       if (mode == PromptMode::kAdd) {
@@ -122,12 +133,7 @@ struct Reference {
       }
       x = layer(x, l);
     }
-    auto h = x[mask_pos + shift];
-    h = ln(gelu(lin(h, "lm_head.dense")), "lm_head.layer_norm");
-    const auto dec = w.count("lm_head.decoder.weight") ? w.at("lm_head.decoder.weight")
-                                                       : w.at("roberta.embeddings.word_embeddings.weight");
-    const auto bias = w.count("lm_head.bias") ? w.at("lm_head.bias") : w.at("lm_head.decoder.bias");
-    return torch::matmul(dec, h) + bias;  // [V]
+    return x;  // [T, H]
   }
 };
 
@@ -272,6 +278,36 @@ TEST(ModelParity, CatModeUntied) { expect_parity(tiny_model("untied", false), Pr
 TEST(ModelParity, OneLayerAndZeroLayers) {
   expect_parity(tiny_model("one_layer", true, 1), PromptMode::kAdd, true);
   expect_parity(tiny_model("zero_layers", true, 0), PromptMode::kCat, true);
+}
+
+// The feature baselines' features: every token's last-layer state, and <s>'s alone, against the
+// float64 reference, in chunks smaller than the batch (rows of different lengths, padded).
+TEST(ModelFeatures, HiddenStatesMatchFloat64Reference) {
+  const std::string dir = tiny_model("tied", true);
+  bbt::model::LoadOptions o;
+  o.max_batch = 3;  // the four rows in two chunks
+  const auto model = Roberta::load(dir, o);
+  Reference ref(dir);
+  const auto batch = make_batch(false);
+  const auto all = model.hidden_states(batch.ids, false);  // [sum of lengths, H]
+  const auto first = model.hidden_states(batch.ids, true);  // [rows, H]
+  ASSERT_EQ(first.sizes(), (std::vector<std::int64_t>{4, kHidden}));
+  double worst = 0;
+  std::int64_t at = 0;
+  for (std::size_t r = 0; r < batch.ids.size(); ++r) {
+    std::int64_t shift = 0;
+    const auto want = ref.states(batch.ids[r], torch::Tensor(), PromptMode::kAdd, shift);  // [L, H]
+    const auto len = static_cast<std::int64_t>(batch.ids[r].size());
+    worst = std::max(worst, max_diff(all.narrow(0, at, len), want));
+    worst = std::max(worst, max_diff(first[static_cast<std::int64_t>(r)], want[0]));
+    EXPECT_EQ(max_diff(first[static_cast<std::int64_t>(r)], all[at]), 0.0);  // the same <s> row
+    at += len;
+  }
+  EXPECT_EQ(all.size(0), at);
+  EXPECT_LE(worst, 1e-4);
+  std::printf("hidden states: max |ours - float64 reference| = %.3g\n", worst);
+  EXPECT_GT(all.abs().max().item<double>(), 0.1);
+  EXPECT_GT(model.parameter_bytes(), 4 * kVocab * kHidden);
 }
 
 TEST(Model, ZeroPromptEqualsNoPromptInAddMode) {

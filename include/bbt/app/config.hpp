@@ -18,12 +18,18 @@
 
 namespace bbt::app {
 
-// The training method of the job (app/train.cpp make_method).
-enum class MethodName { kBbt, kBbtv2 };
+// What the job trains (or, for the baselines, does not): key method.name.
+enum class MethodName { kBbt, kBbtv2, kManual, kIcl, kFeatureMlp, kFeatureBilstm };
 
 struct MethodConfig {
-  MethodName name = MethodName::kBbt;  // bbt | bbtv2
+  MethodName name = MethodName::kBbt;  // bbt | bbtv2 | manual | icl | feature_mlp | feature_bilstm
 };
+
+// Whether the method feeds a continuous prompt (placeholders after <s> in add mode); the
+// baselines see the task's template alone.
+bool uses_prompt(MethodName name);
+// The method's spelling in configurations and run files ("bbt", "feature_mlp", ...).
+std::string method_spelling(MethodName name);
 
 struct ModelConfig {
   std::string path;                       // Hugging Face checkpoint directory
@@ -89,6 +95,22 @@ struct EvalConfig {
   int batch_size = 0;  // rows per forward chunk on a rank; 0 = automatic
 };
 
+// In-context learning (method.name = icl).
+struct IclConfig {
+  int demonstrations = 32;  // at most this many train examples precede each input
+  std::int64_t seed = 42;   // seed of each input's demonstration draw
+};
+
+// The small classifier of feature_mlp / feature_bilstm, trained on rank 0 (full batch, Adam).
+struct ClassifierConfig {
+  int hidden = 128;          // MLP hidden width; LSTM hidden size per direction
+  int epochs = 200;          // at most
+  int patience = 20;         // epochs without a better dev metric before stopping
+  double lr = 1e-3;          // Adam learning rate
+  double weight_decay = 0;   // Adam's L2 term
+  std::int64_t seed = 42;    // initial weights
+};
+
 struct OutputConfig {
   std::string dir = "results";
   std::string run_name;       // default: <task>-<split_seed>-<timestamp>
@@ -106,6 +128,8 @@ struct RunConfig {
   LossConfig loss;
   EvalConfig eval;
   OutputConfig output;
+  IclConfig icl;
+  ClassifierConfig classifier;
 
   // Checks every value (ranges, cross-key rules); throws bbt::UsageError naming key and value.
   void validate() const;

@@ -4,11 +4,13 @@
 // cluster (cluster/). Each starts and ends MPI itself; any error on any rank ends every rank
 // (MPI_Abort) after printing `bbt: error: rank R: ...`.
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "bbt/cluster/cluster.hpp"
 #include "bbt/app/config.hpp"
+#include "bbt/methods/method.hpp"
 
 namespace bbt::app {
 
@@ -23,7 +25,12 @@ constexpr int kExitCheckpointed = 75;
 int run_train(const TrainArgs& args, const std::string& command_line,
               const cluster::ServeHooks& hooks = {});
 
-// `bbt eval`: re-scores a run's kept prompt (/best/z) on its test split (or --data FILE) or dev.
+struct Replica;
+// The method `config` names, over the replica's splits (the one place that knows every method).
+std::unique_ptr<methods::Method> make_method(const RunConfig& config, const Replica& replica);
+
+// `bbt eval`: re-scores a run's kept prompt (/best/z) on its test split (or --data FILE) or dev;
+// a baseline's run is re-run from its configuration (its fit is deterministic: the same bits).
 struct EvalArgs {
   std::string run;
   std::string split = "test";          // test | dev

@@ -14,6 +14,7 @@ struct RunSummary {
   static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   std::string path;
   std::string task, metric;  // root attributes "task", "metric" ("acc" / "f1")
+  std::string method = "bbt";  // root attribute "method" (files from before it: bbt)
   std::int64_t split_seed = -1, seed = -1, n_ranks = -1;
   std::int64_t api_calls = 0;  // last /train/api_calls row (0 before the first generation)
   std::int64_t generations = 0;
@@ -30,18 +31,22 @@ RunSummary summarize_run(const std::string& path);
 // Mean and standard deviation (sample, n - 1; 0 for a single run) of the test metric of the
 // finished runs of one task.
 struct TaskAggregate {
+  std::string method;
   std::string task;
   int runs = 0;
   double mean = 0, std = 0;  // fractions
 };
-// One entry per task with at least one finished run, in the paper's column order (SST-2, Yelp,
-// AG, DBPedia, MRPC, SNLI, RTE), then other tasks in order of first appearance.
+// One entry per method and task with at least one finished run: methods in order of first
+// appearance, tasks in the paper's column order (SST-2, Yelp, AG, DBPedia, MRPC, SNLI, RTE), then
+// other tasks in order of first appearance.
 std::vector<TaskAggregate> aggregate_by_task(const std::vector<RunSummary>& runs);
 
 // The paper's column heading of a task ("SST-2", "MRPC F1", ...); other names as they are.
 std::string paper_column(const std::string& task);
 // The paper's BBT result (x100) for a built-in task, or NaN.
 double paper_bbt(const std::string& task);
+// The paper's result (x100) of a method (method.name spelling) on a built-in task, or NaN.
+double paper_result(const std::string& method, const std::string& task);
 
 enum class ReportFormat { kText, kCsv, kMarkdown };
 ReportFormat parse_report_format(const std::string& name);  // bbt::UsageError on other names

@@ -27,6 +27,7 @@ struct Progress {
 // What the run file says about the run at its start (root attributes and /data).
 struct RunHeader {
   std::string config_ini, command_line, model_path, task, metric, device, dtype, weights_fingerprint;
+  std::string method = "bbt";
   std::int64_t n_ranks = 1, split_seed = 0, seed = 0, intrinsic_dim = 0, popsize = 0, threads_per_rank = 1;
   std::int64_t n_train = 0, n_dev = 0, n_test = 0;
   std::vector<std::int64_t> train_index, dev_index, train_labels, dev_labels, label_ids;
@@ -77,6 +78,9 @@ class RunRecord {
   // Writes the other slot, then names it the latest (a kill in between leaves the older valid).
   void write_checkpoint(const methods::Method& method, const Progress& progress);
   void write_test(double metric, double loss, double accuracy, std::int64_t n_examples);
+  // A no-step method's fit: its per-epoch rows of its own series and its fixed arrays.
+  void write_fit(const methods::Fit& fit);
+  void write_costs(double user_bytes, double server_bytes, double bytes_up, double bytes_down);
   // Marks the run finished; `stop_reason` ("budget" or the method's reason) goes to
   // /run/stop_reason as its code in schema::stop_reasons().
   void finish(const std::string& stop_reason, double seconds);

@@ -26,6 +26,7 @@ inline constexpr const char* kWeightsFingerprint = "weights_fingerprint";
 inline constexpr const char* kResumes = "resumes";
 // The names of /run/stop_reason's codes, comma-separated (files from before it: 0 budget, 1 stopped).
 inline constexpr const char* kStopReasons = "stop_reasons";
+inline constexpr const char* kMethod = "method";  // method.name's spelling; absent in older files: bbt
 // Per-generation series.
 inline constexpr const char* kTrain = "/train";
 inline constexpr const char* kTrainGeneration = "/train/generation";
@@ -66,6 +67,11 @@ inline constexpr const char* kTestInitialLoss = "/test/initial_loss";
 inline constexpr const char* kRunFinished = "/run/finished";
 inline constexpr const char* kRunStopReason = "/run/stop_reason";
 inline constexpr const char* kRunSecondsTotal = "/run/seconds_total";
+// The paper's cost columns (Table 4), every method: wall time is /run/seconds_total.
+inline constexpr const char* kCostUserBytes = "/cost/user_bytes";      // rank 0's own model and optimiser
+inline constexpr const char* kCostServerBytes = "/cost/server_bytes";  // one model replica (per rank)
+inline constexpr const char* kCostBytesUp = "/cost/bytes_up_per_query";
+inline constexpr const char* kCostBytesDown = "/cost/bytes_down_per_query";
 // Checkpoints: two alternating slots; /checkpoint/latest names the last complete one.
 inline constexpr const char* kCheckpointLatest = "/checkpoint/latest";
 inline constexpr const char* kCheckpointGeneration = "/checkpoint/generation";
@@ -81,6 +87,8 @@ std::string stop_reasons_text();                            // the root attribut
 std::vector<std::pair<std::string, std::string>> paths();
 // A method's own series (methods::SeriesSpec::name) -> its path.
 std::string train_series(const std::string& name);
+// A method's own fixed array (methods::ArraySpec::name) -> its path.
+std::string method_array(const std::string& name);
 }  // namespace schema
 
 }  // namespace bbt::app

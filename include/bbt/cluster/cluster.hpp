@@ -6,6 +6,7 @@
 #include <Eigen/Core>
 #include <cstdint>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "bbt/cluster/mpi.hpp"
@@ -59,6 +60,12 @@ class Cluster {
   // are shared over ranks; each row's sums are taken in one fixed order and rank 0 adds them in
   // row order, so any rank count gives the same bits. Every rank gets the result.
   std::vector<core::LayerStats> layer_input_stats();
+  // Rank 0: the outputs of `query` for every row of `inputs` (sent to every rank), rows in order;
+  // each rank computes its share of whole chunks, so the bits never depend on the rank count.
+  // Costs: bytes as above (token ids out, outputs back).
+  std::vector<float> query(core::RowQuery query, const core::EncodedSplit& inputs, EvalCosts* costs = nullptr);
+  // What query() moves for `inputs` over all ranks: {token-id bytes out, output bytes back}.
+  std::pair<double, double> query_bytes(core::RowQuery query, const core::EncodedSplit& inputs) const;
   // Rank 0: whether any rank received a stop signal (SIGTERM, SIGUSR1) since the job began.
   bool stop_requested();
   // Rank 0: tells the serving ranks to return `code` from serve().
@@ -74,6 +81,7 @@ class Cluster {
   std::vector<float> train_clock_report(std::vector<float> logits, EvalCosts* costs);
   std::vector<double> report_clocks();
   void serve_layer(std::int64_t cols);
+  std::vector<float> query_share(core::RowQuery query, const core::EncodedSplit& inputs, EvalCosts* costs);
 
   MpiSession& mpi_;
   core::Evaluator& evaluator_;

@@ -22,6 +22,13 @@ struct EncodedSplit {
   EncodedSplit subset(const std::vector<std::size_t>& index) const;
 };
 
+// What a query without a prompt asks of each input row (the baselines' service).
+enum class RowQuery : std::int64_t {
+  kMaskLogits = 0,   // verbalizer logits at <mask>, [K] per row
+  kFirstState = 1,   // last-layer hidden state of <s>, [H] per row
+  kTokenStates = 2,  // last-layer hidden states of every token, [length x H] per row
+};
+
 class Evaluator {
  public:
   // p0 [n, H] float32 (cat mode's initial prompt; undefined = zero). chunk_rows: rows per forward.
@@ -45,6 +52,12 @@ class Evaluator {
                                        const EncodedSplit& split, std::int64_t begin, std::int64_t end) const;
   // The dense deep prompt [L, n, H] (float32, CPU) of a prompt vector [L*d].
   torch::Tensor deep_prompt(const Eigen::VectorXd& z) const;
+  // Outputs of `query` for rows begin..end-1 of `inputs` (no prompt), float32, row after row;
+  // the model runs chunks of chunk_rows() rows counted from `begin`.
+  std::vector<float> row_outputs(RowQuery query, const EncodedSplit& inputs, std::int64_t begin,
+                                 std::int64_t end) const;
+  // Floats row_outputs gives for row i of `inputs`.
+  std::int64_t row_width(RowQuery query, const EncodedSplit& inputs, std::int64_t i) const;
 
   std::int64_t num_labels() const { return static_cast<std::int64_t>(label_ids_.size()); }
   const std::vector<std::int64_t>& label_ids() const { return label_ids_; }

@@ -22,6 +22,23 @@ struct SeriesSpec {
   bool integer = false;   // stored as int64 (counts)
 };
 
+// A fixed int64 array a method writes once (under /method/<name>; indices, counts), its shape
+// known when the run starts.
+struct ArraySpec {
+  std::string name;
+  std::vector<std::size_t> shape;
+};
+
+// What a method that takes no steps did in fit(): its own training (if any) and its records.
+struct Fit {
+  std::vector<std::vector<std::vector<double>>> rows;               // per epoch: one row per series()
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> arrays;  // values of arrays(), by name
+  std::int64_t api_calls = 0;  // queries spent (a query = one forward over the train set)
+  double bytes_up = 0, bytes_down = 0;  // per query, over all ranks: token ids out, outputs back
+  double user_bytes = 0;                // rank 0's own model: classifier, optimiser state, features
+  std::string summary;                  // one line for the log
+};
+
 // A method's checkpoint state as named matrices (no field names leak into the loop).
 using StateArrays = std::vector<std::pair<std::string, Eigen::MatrixXd>>;
 
@@ -44,7 +61,9 @@ class Method {
  public:
   virtual ~Method() = default;
 
-  // Candidates scored per step (width of /train/loss) and the length of a prompt vector.
+  // Candidates scored per step (width of /train/loss) and the length of a prompt vector. A method
+  // that tunes no prompt (the baselines) has 0 of both and takes no steps: the loop calls fit()
+  // once instead, then scores dev and test through split_logits().
   virtual int candidates_per_step() const = 0;
   virtual int prompt_dim() const = 0;
   virtual std::vector<SeriesSpec> series() const = 0;
@@ -56,10 +75,34 @@ class Method {
   // The prompt kept when dev selection never ran.
   virtual Eigen::VectorXd final_prompt() const = 0;
 
+  // The no-step methods' phase: all their training, once (the loop records what it returns).
+  virtual Fit fit(cluster::Cluster& /*cluster*/, const core::Scorer& /*scorer*/) { return {}; }
+  virtual std::vector<ArraySpec> arrays() const { return {}; }
+  // Logits [split size x K] of the kept prompt (a prompt method) or of the fitted method.
+  virtual std::vector<float> split_logits(cluster::Cluster& cluster, cluster::Split split,
+                                          const Eigen::VectorXd& kept) {
+    return cluster.evaluate(split, kept);
+  }
+
   // Checkpoint state under /checkpoint/slotN/<state_group()>/; restore() takes what state() gave.
   virtual std::string state_group() const = 0;
   virtual StateArrays state() const = 0;
   virtual void restore(const StateArrays& arrays) = 0;
+};
+
+// The shape every method that tunes no prompt shares: no steps, no prompt, no state kept across
+// a resume (a resumed run fits again from the start: the same inputs give the same bits).
+class NoStepMethod : public Method {
+ public:
+  int candidates_per_step() const override { return 0; }
+  int prompt_dim() const override { return 0; }
+  std::vector<SeriesSpec> series() const override { return {}; }
+  Step step(cluster::Cluster& cluster, const core::Scorer& scorer) override;  // throws: never called
+  std::string stop_reason() const override { return {}; }
+  Eigen::VectorXd final_prompt() const override { return {}; }
+  std::string state_group() const override { return "baseline"; }
+  StateArrays state() const override { return {}; }
+  void restore(const StateArrays& /*arrays*/) override {}
 };
 
 // Index of the lowest loss; NaN counts as worst (the first NaN-free minimum wins ties).

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,12 @@ class Roberta {
   // The hidden states entering layers 1..L-1 for one row with no prompt, unpadded: [L-1, len, H]
   // float32 on the CPU (BBTv2 scales its projections by their statistics).
   torch::Tensor layer_inputs(const std::vector<std::int64_t>& ids) const;
+  // Last-layer hidden states (no prompt), float32 CPU, in chunks of max_batch rows as mask_logits:
+  // every token of every row concatenated, [sum of row lengths, H], or with first_only each row's
+  // <s> alone, [rows, H]. The features of the feature-classifier baselines.
+  torch::Tensor hidden_states(const std::vector<std::vector<std::int64_t>>& rows, bool first_only) const;
+  // Bytes held by the weights (the "server" side of one replica).
+  std::int64_t parameter_bytes() const;
 
  private:
   struct Layer {
@@ -68,6 +75,19 @@ class Roberta {
     torch::Tensor inter_w, inter_b, out_w, out_b, out_ln_w, out_ln_b;
   };
   Roberta() = default;
+  // One chunk's index tensors on the device: ids and positions [B, L], the additive attention mask
+  // [B, 1, 1, T] (T = L + shift prompt rows in front) and each row's <mask> position [B] (+ shift).
+  struct ChunkInputs {
+    torch::Tensor ids, pos, mask, mpos;
+    std::int64_t B = 0, L = 0, T = 0;
+  };
+  ChunkInputs chunk_inputs(const MaskBatch& batch, const std::vector<std::size_t>& row_ids,
+                           std::int64_t shift) const;
+  torch::Tensor embed(const ChunkInputs& in) const;  // [B, L, H]
+  // The layers on h [B, T, H]; with mask_rows_only the last layer runs at the <mask> rows alone
+  // ([B, 1, H] out). before_layer (if set) may change the hidden states entering layer l.
+  torch::Tensor encoder(torch::Tensor h, const ChunkInputs& in, bool mask_rows_only,
+                        const std::function<void(std::int64_t, torch::Tensor&)>& before_layer = {}) const;
   // One forward pass over the rows row_ids of batch: [rows, K] in the compute dtype on the device.
   // deep: nullptr, or one [1 or C, n, H] tensor per layer (then prompts is undefined).
   torch::Tensor forward_chunk(const MaskBatch& batch, const std::vector<std::size_t>& row_ids,
