@@ -114,7 +114,13 @@ void add_fixed(io::RunFileLayout& layout, const RunHeader& h, const methods::Met
       .add_fixed(schema::kCostUserBytes, DType::kFloat64)
       .add_fixed(schema::kCostServerBytes, DType::kFloat64)
       .add_fixed(schema::kCostBytesUp, DType::kFloat64)
-      .add_fixed(schema::kCostBytesDown, DType::kFloat64);
+      .add_fixed(schema::kCostBytesDown, DType::kFloat64)
+      .add_fixed(schema::kCostApiCalls, DType::kInt64)
+      .add_fixed(schema::kCostBytesUpTotal, DType::kFloat64)
+      .add_fixed(schema::kCostBytesDownTotal, DType::kFloat64)
+      .add_fixed(schema::kCostTunedParameters, DType::kInt64)
+      .add_fixed(schema::kCostPeakRss, DType::kFloat64, {static_cast<std::size_t>(h.n_ranks)})
+      .add_fixed(schema::kCostPeakDevice, DType::kFloat64, {static_cast<std::size_t>(h.n_ranks)});
   for (const auto& a : method.arrays())
     if (std::find(a.shape.begin(), a.shape.end(), std::size_t{0}) == a.shape.end())  // none of 0 rows
       layout.add_fixed(schema::method_array(a.name), DType::kInt64, a.shape);
@@ -208,6 +214,12 @@ std::vector<std::pair<std::string, std::string>> paths() {
                         kCostServerBytes,
                         kCostBytesUp,
                         kCostBytesDown,
+                        kCostApiCalls,
+                        kCostBytesUpTotal,
+                        kCostBytesDownTotal,
+                        kCostTunedParameters,
+                        kCostPeakRss,
+                        kCostPeakDevice,
                         kCheckpointLatest,
                         kCheckpointGeneration}) {
     std::string key = std::string(p + 1);
@@ -361,12 +373,19 @@ void RunRecord::write_fit(const methods::Fit& fit) {
     if (!values.empty()) writer_.write(schema::method_array(name), values);
 }
 
-void RunRecord::write_costs(double user_bytes, double server_bytes, double bytes_up, double bytes_down) {
+void RunRecord::write_costs(const Costs& c) {
   if (!writer_.has_fixed(schema::kCostUserBytes)) return;  // run files written before these existed
-  writer_.write(schema::kCostUserBytes, user_bytes);
-  writer_.write(schema::kCostServerBytes, server_bytes);
-  writer_.write(schema::kCostBytesUp, bytes_up);
-  writer_.write(schema::kCostBytesDown, bytes_down);
+  writer_.write(schema::kCostUserBytes, c.user_bytes);
+  writer_.write(schema::kCostServerBytes, c.server_bytes);
+  writer_.write(schema::kCostBytesUp, c.bytes_up);
+  writer_.write(schema::kCostBytesDown, c.bytes_down);
+  if (!writer_.has_fixed(schema::kCostPeakRss)) return;  // files from before the totals and memory
+  writer_.write(schema::kCostApiCalls, c.api_calls);
+  writer_.write(schema::kCostBytesUpTotal, c.bytes_up * static_cast<double>(c.api_calls));
+  writer_.write(schema::kCostBytesDownTotal, c.bytes_down * static_cast<double>(c.api_calls));
+  writer_.write(schema::kCostTunedParameters, c.tuned_parameters);
+  writer_.write(schema::kCostPeakRss, ranks_wide(c.peak_rss, ranks_));
+  writer_.write(schema::kCostPeakDevice, ranks_wide(c.peak_device, ranks_));
 }
 
 void RunRecord::finish(const std::string& stop_reason, double seconds) {
@@ -399,7 +418,10 @@ void read_slot(const io::RunFileReader& r, int slot, methods::Method& method, Ch
   }
   const std::string at = "generation " + std::to_string(p.generation) + ": ";
   // Counters against the series the file holds.
-  const std::int64_t train_rows = static_cast<std::int64_t>(r.shape(schema::kTrainGeneration).at(0));
+  // (A method without steps has no per-generation series: its checkpoint is its start, generation 0.)
+  const bool steps = method.candidates_per_step() > 0;
+  const std::int64_t train_rows =
+      steps ? static_cast<std::int64_t>(r.shape(schema::kTrainGeneration).at(0)) : 0;
   const std::int64_t dev_rows = static_cast<std::int64_t>(r.shape(schema::kDevGeneration).at(0));
   if (p.generation > train_rows)
     throw Error(at + "the file holds only " + std::to_string(train_rows) + " generations");

@@ -406,20 +406,31 @@ int fit_no_steps(Run& run, std::string& stop_reason) {
   return kExitFinished;
 }
 
-// The cost columns (the paper's Table 4) for every method.
-void write_costs(Run& run) {
+// The cost columns (the paper's Table 4) for every method; `memory`: Cluster::peak_memory().
+void write_costs(Run& run, const std::vector<double>& memory) {
   const methods::Method& m = run.method;
-  double user = run.fit.user_bytes, up = run.fit.bytes_up, down = run.fit.bytes_down;
+  RunRecord::Costs c;
+  c.user_bytes = run.fit.user_bytes;
+  c.bytes_up = run.fit.bytes_up;
+  c.bytes_down = run.fit.bytes_down;
+  c.tuned_parameters = run.fit.tuned_parameters;
   if (m.candidates_per_step() > 0) {
     // A prompt method's user side is its optimiser state; a query is one candidate over train:
-    // its z out, K logits per example back.
-    user = 0;
-    for (const auto& [name, a] : m.state()) user += 8.0 * static_cast<double>(a.size());
-    up = 8.0 * m.prompt_dim();
-    down = 4.0 * static_cast<double>(run.replica.task.label_ids.size()) *
-           static_cast<double>(run.cluster.split(Split::kTrain).size());
+    // its z out, K logits per example back; its tuned parameters are the subspace's.
+    c.user_bytes = 0;
+    for (const auto& [name, a] : m.state()) c.user_bytes += 8.0 * static_cast<double>(a.size());
+    c.bytes_up = 8.0 * m.prompt_dim();
+    c.bytes_down = 4.0 * static_cast<double>(run.replica.task.label_ids.size()) *
+                   static_cast<double>(run.cluster.split(Split::kTrain).size());
+    c.tuned_parameters = m.prompt_dim();
   }
-  run.record.write_costs(user, static_cast<double>(run.replica.model->parameter_bytes()), up, down);
+  c.server_bytes = static_cast<double>(run.replica.model->parameter_bytes());
+  c.api_calls = run.progress.api_calls;
+  for (std::size_t r = 0; 2 * r + 1 < memory.size(); ++r) {
+    c.peak_rss.push_back(memory[2 * r]);
+    c.peak_device.push_back(memory[2 * r + 1]);
+  }
+  run.record.write_costs(c);
 }
 
 // Rank 0 of `bbt train`, from a built replica to the exit code.
@@ -484,8 +495,9 @@ int train_root(RunConfig& cfg, Replica& replica, const TrainArgs& args, const st
   }
   if (steps) run.record.write_checkpoint(*method, run.progress);
   final_test(run);
+  const std::vector<double> memory = cl.peak_memory();
   cl.finish(kExitFinished);
-  write_costs(run);
+  write_costs(run, memory);
   run.record.finish(stop_reason == "fitted" ? "budget" : stop_reason, run.progress.elapsed);
   run.log << "finished: " << run.progress.api_calls << " API calls in "
           << format_duration(seconds_since(t_start)) << " (" << stop_reason << "); run file "

@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "bbt/common/memory.hpp"
+#include "bbt/model/device_memory.hpp"
 #include "bbt/common/cpus.hpp"
 #include "bbt/common/error.hpp"
 #include "bbt/common/rng.hpp"
@@ -356,6 +358,9 @@ int bench_forward(const Args& args) {
   out["mfu"] = gflops / mm;
   out["load_seconds"] = load_s;
   out["logit_checksum"] = checksum;
+  // The process's peaks (the model, the batch and the matmul probe): Table 4's server memory.
+  out["peak_rss_bytes"] = bbt::peak_rss_bytes();
+  out["peak_device_bytes"] = model::peak_device_bytes(device);
   std::cout << out.dump() << std::endl;
   return 0;
 }

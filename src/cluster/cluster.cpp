@@ -7,6 +7,8 @@
 #include <cstring>
 
 #include "bbt/common/error.hpp"
+#include "bbt/common/memory.hpp"
+#include "bbt/model/device_memory.hpp"
 
 namespace bbt::cluster {
 namespace {
@@ -21,7 +23,8 @@ volatile std::sig_atomic_t g_stop_signal = 0;
 extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
 
 // The first word of every request rank 0 broadcasts: what all ranks do next.
-enum Command : std::int64_t { kStop = 0, kTrain = 1, kDev = 2, kTest = 3, kSync = 4, kTrainLayer = 5, kQuery = 6 };
+enum Command : std::int64_t { kStop = 0, kTrain = 1, kDev = 2, kTest = 3, kSync = 4, kTrainLayer = 5, kQuery = 6,
+                             kMemory = 7 };
 
 // The evaluation commands and their splits, both ways.
 constexpr std::pair<Command, Split> kEvaluations[] = {
@@ -247,6 +250,19 @@ bool Cluster::stop_requested() {
   return flag != 0;
 }
 
+// This rank's {peak host RSS, peak device memory}, gathered on rank 0.
+std::vector<double> Cluster::gather_memory() {
+  const std::vector<double> mine{static_cast<double>(peak_rss_bytes()),
+                                 static_cast<double>(model::peak_device_bytes(evaluator_.model().options().device))};
+  return gather_fixed(mine, 0);
+}
+
+std::vector<double> Cluster::peak_memory() {
+  std::vector<std::int64_t> header{kMemory, 0};
+  broadcast(header, 0);
+  return gather_memory();
+}
+
 void Cluster::finish(int code) {
   std::vector<std::int64_t> header{kStop, code};
   broadcast(header, 0);
@@ -279,6 +295,10 @@ int Cluster::serve(const ServeHooks& hooks) {
     if (header[0] == kSync) {
       allreduce_max(static_cast<int>(g_stop_signal));
       clock_comm_ += seconds_since(t0);
+      continue;
+    }
+    if (header[0] == kMemory) {
+      gather_memory();
       continue;
     }
     if (header[0] == kTrainLayer) {

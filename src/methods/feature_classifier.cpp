@@ -166,6 +166,7 @@ Fit FeatureClassifier::fit(cluster::Cluster& cluster, const core::Scorer& scorer
   for (const auto& p : net_->parameters()) n_params += p.numel();
   // Parameters, their gradients and Adam's two moments, plus the train and dev features held.
   out.user_bytes = 4.0 * static_cast<double>(4 * n_params + train_f.x.numel() + dev_f.x.numel());
+  out.tuned_parameters = n_params;
   std::ostringstream s;
   s << (options_.head == FeatureHead::kMlp ? "feature-MLP" : "feature-BiLSTM") << ": " << n_params
     << " parameters, " << epoch << " epochs, kept epoch " << best_epoch << " (dev " << best_dev << ")";

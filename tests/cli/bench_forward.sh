@@ -14,6 +14,8 @@ for key in ("calls_per_second", "tokens_per_second", "gflops", "matmul_gflops", 
 assert abs(r["mfu"] - r["gflops"] / r["matmul_gflops"]) < 1e-9 * r["mfu"], r
 assert r["blas"] in ("OpenBLAS", "unknown"), r
 assert (r["blas_core"] != "") == (r["blas"] == "OpenBLAS"), r
+# Peak memory of the process (libtorch alone is tens of megabytes), none on a device for CPU.
+assert 2e7 < r["peak_rss_bytes"] < 2e10 and r["peak_device_bytes"] == 0, r
 PY
 blas=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["blas"])' "$tmp/out.json")
 if [[ $blas == OpenBLAS ]] && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then

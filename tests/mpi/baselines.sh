@@ -5,47 +5,7 @@
 # the feature classifiers learn the task; manual equals `bbt score` with no prompt; ICL records its
 # demonstrations; bbt report lists every method.
 source "$(dirname "$0")/common.bash"
-make_tiny m
-"$PYTHON" - <<'PY'
-import json, random
-rng = random.Random(5)
-filler = "the a table house river green small walk blue tree city music paper stone light road".split()
-def rows(n):
-    out = []
-    for _ in range(n):
-        words = [rng.choice(filler) for _ in range(rng.randint(1, 4))]
-        label = rng.randint(0, 1)
-        words.insert(rng.randint(0, len(words)), ["bad", "good"][label])
-        out.append({"text": " ".join(words), "label": label})
-    return out
-for name, n in [("train.jsonl", 300), ("test.jsonl", 150)]:
-    with open(name, "w") as f:
-        for r in rows(n):
-            f.write(json.dumps(r) + "\n")
-PY
-cat >c.ini <<INI
-[model]
-path = $PWD/m
-threads = 1
-[task]
-name = custom
-train_file = $PWD/train.jsonl
-test_file = $PWD/test.jsonl
-template = {prompt} {text} . It was <mask> .
-verbalizer = bad,good
-k_shot = 32
-[icl]
-demonstrations = 4
-[classifier]
-hidden = 64
-epochs = 600
-patience = 100
-lr = 0.01
-[eval]
-batch_size = 8
-[output]
-dir = $PWD/results
-INI
+make_token_task
 methods="manual icl feature_mlp feature_bilstm"
 for method in $methods; do
   for n in 1 2 3; do
@@ -54,23 +14,6 @@ for method in $methods; do
     check "$method: mpirun -np $n finishes" test $? -eq 0
   done
 done
-same_bits() {  # same_bits A.h5 B.h5: every dataset but the clocks and costs that measure time
-  "$PYTHON" - "$1" "$2" <<'PY'
-import sys, h5py, numpy as np
-a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
-names = []
-a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
-ok = True
-for n in names:
-    if n.startswith(("run/seconds", "checkpoint/")) or "seconds" in n:
-        continue
-    x, y = a[n][()], b[n][()]
-    if not np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True):
-        print("  differs:", n); ok = False
-print("  compared", len(names), "datasets")
-sys.exit(0 if ok else 1)
-PY
-}
 for method in $methods; do
   check "$method: -np 1 and -np 2 agree bit for bit" same_bits results/${method}1/run.h5 results/${method}2/run.h5
   check "$method: -np 1 and -np 3 agree bit for bit" same_bits results/${method}1/run.h5 results/${method}3/run.h5
@@ -78,7 +21,14 @@ for method in $methods; do
   check "$method: finished with a test metric and costs" test "$(h5 results/${method}2/run.h5 \
     'int(f["run/finished"][()] == 1 and np.isfinite(f["test/metric"][()]) and f["test/n_examples"][()] == 150
         and f["cost/server_bytes"][()] > 0 and f["cost/bytes_up_per_query"][()] > 0 and f["cost/bytes_down_per_query"][()] > 0
-        and len(f["dev/metric"]) == 1 and "best/z" not in f and "train/loss" not in f)')" = 1
+        and len(f["dev/metric"]) == 1 and "best/z" not in f and "train/loss" not in f
+        and f["cost/peak_rss_bytes"].shape == (2,) and (f["cost/peak_rss_bytes"][()] > 2e7).all()
+        and f["cost/bytes_up_total"][()] == f["cost/api_calls"][()] * f["cost/bytes_up_per_query"][()])')" = 1
+  tuned=$(h5 results/${method}2/run.h5 'f["cost/tuned_parameters"][()]')
+  case $method in
+    feature_*) check "$method: tuned parameters are the classifier's" test "$tuned" -gt 0 ;;
+    *) check "$method: no tuned parameters" test "$tuned" = 0 ;;
+  esac
 done
 # The feature classifiers learn what a token decides; their epochs are recorded.
 for method in feature_mlp feature_bilstm; do

@@ -75,3 +75,67 @@ for name in ["train/loss", "train/best_loss", "train/sigma", "dev/metric", "best
 sys.exit(0 if ok else 1)
 PY
 }
+
+# make_token_task: a tiny model m/ and a task a token decides (the key word "good" or "bad" somewhere
+# among filler words): train.jsonl (300 rows), test.jsonl (150) and c.ini for the baseline methods.
+make_token_task() {
+  make_tiny m
+  "$PYTHON" - <<'PY'
+import json, random
+rng = random.Random(5)
+filler = "the a table house river green small walk blue tree city music paper stone light road".split()
+def rows(n):
+    out = []
+    for _ in range(n):
+        words = [rng.choice(filler) for _ in range(rng.randint(1, 4))]
+        label = rng.randint(0, 1)
+        words.insert(rng.randint(0, len(words)), ["bad", "good"][label])
+        out.append({"text": " ".join(words), "label": label})
+    return out
+for name, n in [("train.jsonl", 300), ("test.jsonl", 150)]:
+    with open(name, "w") as f:
+        for r in rows(n):
+            f.write(json.dumps(r) + "\n")
+PY
+  cat >c.ini <<INI
+[model]
+path = $PWD/m
+threads = 1
+[task]
+name = custom
+train_file = $PWD/train.jsonl
+test_file = $PWD/test.jsonl
+template = {prompt} {text} . It was <mask> .
+verbalizer = bad,good
+k_shot = 32
+[icl]
+demonstrations = 4
+[classifier]
+hidden = 64
+epochs = 600
+patience = 100
+lr = 0.01
+[eval]
+batch_size = 8
+[output]
+dir = $PWD/results
+INI
+}
+
+same_bits() {  # same_bits A.h5 B.h5: every dataset but the clocks and costs that measure time
+  "$PYTHON" - "$1" "$2" <<'PY'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+names = []
+a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+ok = True
+for n in names:
+    if n.startswith(("run/seconds", "checkpoint/", "cost/peak_")) or "seconds" in n:
+        continue
+    x, y = a[n][()], b[n][()]
+    if not np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True):
+        print("  differs:", n); ok = False
+print("  compared", len(names), "datasets")
+sys.exit(0 if ok else 1)
+PY
+}

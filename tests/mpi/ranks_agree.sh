@@ -44,6 +44,15 @@ sys.exit(0 if all(checks.values()) else 1)
 PY
 }
 check "per-rank forward and MPI seconds in the run file" rank_clocks_ok results/np3/run.h5
+# The cost columns (the paper's Table 4): each rank's peak resident memory (a replica is tens of
+# megabytes at least, never the machine), no device memory on CPU, the calls spent, the subspace's
+# parameters, and totals that are per-query bytes times the calls.
+check "costs: peak RSS per rank, calls, tuned parameters, byte totals" test "$(h5 results/np3/run.h5 \
+  'int(f["cost/peak_rss_bytes"].shape == (3,) and (f["cost/peak_rss_bytes"][()] > 2e7).all()
+       and (f["cost/peak_rss_bytes"][()] < 2e10).all() and (f["cost/peak_device_bytes"][()] == 0).all()
+       and f["cost/api_calls"][()] == f["train/api_calls"][-1] == 300 and f["cost/tuned_parameters"][()] == 20
+       and f["cost/bytes_up_total"][()] == 300 * f["cost/bytes_up_per_query"][()] == 300 * 8 * 20
+       and f["cost/bytes_down_total"][()] == 300 * f["cost/bytes_down_per_query"][()] > 0)')" = 1
 # The shipped demo configuration (popsize 20, k_shot 32, hidden 64), shortened to 12 generations
 # with dev selection every 3: -np 1, 2 and 3 agree bit for bit there too.
 "$BBT" make-tiny-model --out demo-model --layers 2 --hidden 64 --heads 4 --intermediate 128 --seed 1 \

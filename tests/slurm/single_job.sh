@@ -23,4 +23,18 @@ timeout 60 sbatch --wait "${SBATCH_TEST_OPTS[@]}" -o "$log.2" "$SRC/jobs/bbt.sba
   --task.split_seed 13 >/dev/null || { dump_logs "$log.2"; fail "resubmission failed"; }
 grep -q "is finished; nothing to do" "$log.2" || { dump_logs "$log.2"; fail "resubmission did not see the finished run"; }
 [[ $(md5sum <"$run") == "$sum" ]] || fail "resubmission changed the finished run file"
+# A baseline method through the same script (the paper's feature-MLP): 2 ranks compute the features,
+# rank 0 trains the head; the run file has the method, a test metric and each rank's peak memory.
+mlp=$SCRATCH/results/tiny-mlp/run.h5
+timeout 180 sbatch --wait "${SBATCH_TEST_OPTS[@]}" -o "$log.mlp" "$SRC/jobs/bbt.sbatch" "$TINY_CONFIG" \
+  --method.name feature_mlp --classifier.epochs 20 --output.run_name tiny-mlp >/dev/null ||
+  { dump_logs "$log.mlp"; fail "feature_mlp job failed"; }
+"$PYTHON" - "$mlp" <<'EOF' || { dump_logs "$log.mlp"; fail "feature_mlp run file check failed"; }
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    assert f.attrs["method"] == "feature_mlp" and f["run/finished"][()] == 1, dict(f.attrs)
+    assert 0 <= f["test/metric"][()] <= 1 and int(f.attrs["n_ranks"]) == 2
+    assert f["cost/peak_rss_bytes"].shape == (2,) and (f["cost/peak_rss_bytes"][()] > 0).all()
+    print(f"ok {sys.argv[1]}: feature_mlp, test metric {f['test/metric'][()]:.3f}")
+EOF
 echo "ok: single job"

@@ -80,7 +80,14 @@ class RunRecord {
   void write_test(double metric, double loss, double accuracy, std::int64_t n_examples);
   // A no-step method's fit: its per-epoch rows of its own series and its fixed arrays.
   void write_fit(const methods::Fit& fit);
-  void write_costs(double user_bytes, double server_bytes, double bytes_up, double bytes_down);
+  // The paper's cost columns (Table 4) at the run's end.
+  struct Costs {
+    double user_bytes = 0, server_bytes = 0;  // rank 0's own model and optimiser; one replica
+    double bytes_up = 0, bytes_down = 0;      // per query, over all ranks
+    std::int64_t api_calls = 0, tuned_parameters = 0;
+    std::vector<double> peak_rss, peak_device;  // per rank
+  };
+  void write_costs(const Costs& costs);
   // Marks the run finished; `stop_reason` ("budget" or the method's reason) goes to
   // /run/stop_reason as its code in schema::stop_reasons().
   void finish(const std::string& stop_reason, double seconds);

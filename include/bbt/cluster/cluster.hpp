@@ -66,6 +66,9 @@ class Cluster {
   std::vector<float> query(core::RowQuery query, const core::EncodedSplit& inputs, EvalCosts* costs = nullptr);
   // What query() moves for `inputs` over all ranks: {token-id bytes out, output bytes back}.
   std::pair<double, double> query_bytes(core::RowQuery query, const core::EncodedSplit& inputs) const;
+  // Rank 0: every rank's peak host RSS and peak device memory (bytes), as {rss, device} per rank
+  // in rank order (2 x ranks values).
+  std::vector<double> peak_memory();
   // Rank 0: whether any rank received a stop signal (SIGTERM, SIGUSR1) since the job began.
   bool stop_requested();
   // Rank 0: tells the serving ranks to return `code` from serve().
@@ -80,6 +83,7 @@ class Cluster {
   void set_base_layers(const std::vector<std::int64_t>& layers, const double* zs);
   std::vector<float> train_clock_report(std::vector<float> logits, EvalCosts* costs);
   std::vector<double> report_clocks();
+  std::vector<double> gather_memory();
   void serve_layer(std::int64_t cols);
   std::vector<float> query_share(core::RowQuery query, const core::EncodedSplit& inputs, EvalCosts* costs);
 

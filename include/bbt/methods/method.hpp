@@ -36,6 +36,7 @@ struct Fit {
   std::int64_t api_calls = 0;  // queries spent (a query = one forward over the train set)
   double bytes_up = 0, bytes_down = 0;  // per query, over all ranks: token ids out, outputs back
   double user_bytes = 0;                // rank 0's own model: classifier, optimiser state, features
+  std::int64_t tuned_parameters = 0;    // trained weights (0: none, as the manual prompt and ICL)
   std::string summary;                  // one line for the log
 };
 
