@@ -424,7 +424,9 @@ void Cma::tell(const Eigen::VectorXd& fitness) {
   std::vector<double> sorted_f(lambda);
   for (int i = 0; i < lambda; ++i)
     sorted_f[i] = std::isfinite(fitness[order[i]]) ? fitness[order[i]] : std::numeric_limits<double>::infinity();
-  const bool flat = s.format >= 2 && n_finite > mu && sorted_f[0] == sorted_f[mu];
+  // pycma's flat fitness (_CMAStopDict): the best not better than the value at rank
+  // floor(0.75 lambda), counted in a row.
+  const bool flat = s.format >= 2 && !(sorted_f[0] < sorted_f[static_cast<int>(0.75 * lambda)]);
 
   // With no finite value there is nothing to learn: keep the distribution as it is.
   if (n_finite > 0) {
@@ -505,10 +507,9 @@ void Cma::tell(const Eigen::VectorXd& fitness) {
       s.D = s.cov.col(0).cwiseMax(0.0).cwiseSqrt();
     }
     s.sigma *= portable_exp((cs / params_.dsigma) * (ps_norm / params_.chin - 1.0));
-    // pycma on a flat fitness (the best equals the mu-th best): enlarge sigma and count it.
-    if (flat && s.stop == StopRules::pycma) s.sigma *= portable_exp(0.2 + cs / params_.dsigma);
   }
-  if (flat) s.flat_generations += 1;
+  // pycma leaves sigma alone on a flat fitness (its sigma increase is switched off in the code).
+  s.flat_generations = flat ? s.flat_generations + 1 : 0;
 
   s.generation += 1;
   s.has_sample = false;
@@ -605,7 +606,6 @@ void Cma::check_pycma_stop(const std::vector<double>& sorted_f, int n_finite) {
   if (o.max_evaluations > 0 && s.evaluations >= o.max_evaluations) return stop(kMaxEvaluations);
   if (o.max_generations > 0 && s.generation >= o.max_generations) return stop(kMaxGenerations);
   if (s.stop == StopRules::budget) return;
-  if (o.tolflatfitness > 0 && s.flat_generations > o.tolflatfitness) return stop(kTolFlatFitness);
   const Eigen::VectorXd stds = this->stds();
   if ((stds.array() > options_.sigma0 * o.tolfacupx).any()) return stop(kTolFacUpX);
   // pycma compares sigma * pc (signed) with tolx.
@@ -659,6 +659,8 @@ void Cma::check_pycma_stop(const std::vector<double>& sorted_f, int n_finite) {
   }
   const double dmax = s.D.maxCoeff(), dmin = s.D.minCoeff();
   if (!(dmin > 0) || (dmax / dmin) * (dmax / dmin) > o.tolconditioncov) return stop(kTolConditionCov);
+  // Last, as pycma checks it: the reason named when several hold.
+  if (o.tolflatfitness > 0 && s.flat_generations > o.tolflatfitness) return stop(kTolFlatFitness);
 }
 
 CmaState Cma::state() const {

@@ -346,14 +346,49 @@ TEST(Cma, StopReasons) {
   const Cma flat_pycma = run(o, constant);
   EXPECT_EQ(flat_pycma.stop_reason(), "tolfun");
   EXPECT_EQ(flat_pycma.generation(), 1);
-  // Ties of the best with the mu-th best (as neg_acc gives), twice: tolflatfitness, sigma enlarged.
+  // Ties of the best with the value at rank 0.75 lambda (as neg_acc gives), two generations in a
+  // row: tolflatfitness; sigma is left to the step-size rule (pycma enlarges nothing).
+  // (The best 80 % tie, the others differ: the generation's range is not below tolfun.)
+  auto tied_values = [](int lambda) {
+    Eigen::VectorXd f(lambda);
+    for (int i = 0; i < lambda; ++i) f[i] = i < (4 * lambda + 4) / 5 ? 0.0 : i;
+    return f;
+  };
   o = options_for(4);
-  const auto ties = [](const Eigen::Ref<const Eigen::VectorXd>& x) { return x[0] < 1.5 ? 0.0 : 1.0; };
-  const Cma tied = run(o, ties);
+  Cma tied(o);
+  for (int g = 0; g < 2; ++g) {
+    (void)tied.ask();
+    tied.tell(tied_values(tied.popsize()));
+  }
   EXPECT_EQ(tied.stop_reason(), "tolflatfitness");
   EXPECT_EQ(tied.state().flat_generations, 2);
-  EXPECT_GT(tied.sigma(), 1.0);
-  // The budget rules never stop: the same ties run to max_generations.
+  // Sigma is the step-size rule's alone: a twin under the budget rules, told the same, has the same.
+  CmaOptions twin_options = o;
+  twin_options.stop = StopRules::budget;
+  Cma twin(twin_options);
+  for (int g = 0; g < 2; ++g) {
+    (void)twin.ask();
+    twin.tell(tied_values(twin.popsize()));
+  }
+  EXPECT_EQ(tied.sigma(), twin.sigma());
+  // Flat generations apart never stop the run: the count restarts at every generation that is not.
+  {
+    Cma apart(options_for(4));
+    const int lambda = apart.popsize();
+    for (int g = 0; g < 6; ++g) {
+      (void)apart.ask();
+      // Even generations: the best 80 % tie (flat; the worst differ, so tolfun does not hold);
+      // odd ones: distinct values.
+      Eigen::VectorXd f = tied_values(lambda);
+      if (g % 2 == 1)
+        for (int i = 0; i < lambda; ++i) f[i] = i;
+      apart.tell(f);
+      EXPECT_EQ(apart.state().flat_generations, g % 2 == 0 ? 1 : 0) << "generation " << g;
+    }
+    EXPECT_NE(apart.stop_reason(), "tolflatfitness");
+  }
+  // The budget rules never stop: ties run to max_generations.
+  const auto ties = [](const Eigen::Ref<const Eigen::VectorXd>& x) { return x[0] < 1.5 ? 0.0 : 1.0; };
   o.stop = StopRules::budget;
   o.max_generations = 30;
   EXPECT_EQ(run(o, ties).stop_reason(), "max_generations");
