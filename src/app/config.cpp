@@ -196,7 +196,7 @@ std::vector<ConfigKey> make_table() {
                +[](const C&, const int& v) { return v >= 4 && v <= 10000000; }, "expected 4..10000000"),
     scalar_key("task.planted_test", &C::task, &T::planted_test, "planted task: held-out test examples",
                +[](const C&, const int& v) { return v >= 1 && v <= 10000000; }, "expected 1..10000000"),
-    scalar_key("task.planted_deep", &C::task, &T::planted_deep, "planted task: the hidden prompt is deep (one z* per layer added to every layer's input, as BBTv2's) instead of an input prompt (needs prompt.mode = add)"),
+    scalar_key("task.planted_deep", &C::task, &T::planted_deep, "planted task: the hidden prompt is deep (one z* per layer added to the input of every layer after the first, as BBTv2's; layer 0's part is zero) instead of an input prompt (needs prompt.mode = add)"),
     scalar_key("prompt.n_tokens", &C::prompt, &P::n_tokens, "prompt length n",
                +[](const C&, const int& v) { return v >= 1 && v <= 256; }, "expected 1..256"),
     enum_key("prompt.mode", &C::prompt, &P::mode, kModeNames, ""),

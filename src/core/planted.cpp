@@ -69,6 +69,9 @@ PlantedTask make_planted_task(const Evaluator& evaluator, const PlantedOptions& 
   for (int draw = 1; draw <= o.max_draws; ++draw) {
     Eigen::VectorXd z(d);
     for (int i = 0; i < d; ++i) z[i] = o.sigma0 * z_rng.normal();
+    // A deep hidden prompt enters after the input layer only: layer 0's part is zero, so what
+    // decides the labels lies outside any input prompt's subspace (BBT's), inside BBTv2's.
+    if (evaluator.deep()) z.head(evaluator.projection().dim()).setZero();
     const auto labels = argmax_labels(evaluator, z, task.pool);
     long zeros = 0, changed = 0;
     for (std::size_t i = 0; i < labels.size(); ++i) {
