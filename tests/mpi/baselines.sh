@@ -83,13 +83,6 @@ for method in $methods; do
     "\"$BBT\" train --config \"$BBT_SOURCE_DIR/configs/sst2_$method.ini\" --print-config | grep -qx 'name = $method'"
 done
 # bbt eval re-runs a baseline from its stored configuration: the same test metric, bit for bit.
-same_value() {  # same_value JSON RUN.h5 DATASET
-  "$PYTHON" -c 'import json, sys, h5py
-v = json.loads(sys.argv[1])["value"]
-w = float(h5py.File(sys.argv[2], "r")[sys.argv[3]][()])
-print("  eval", v, "stored", w)
-sys.exit(0 if v == w else 1)' "$@"
-}
 for method in icl feature_mlp; do
   ev=$(timeout 120 mpirun -np 2 "$BBT" eval --run results/${method}1/run.h5 2>/dev/null)
   check "$method: bbt eval (2 ranks) reproduces /test/metric" same_value "$ev" results/${method}1/run.h5 test/metric

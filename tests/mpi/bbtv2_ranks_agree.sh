@@ -32,13 +32,6 @@ check "the same dense prompt across rank counts" test "$(h5 results/np1/run.h5 '
   "$(h5 $r 'f["best/prompt"][()].tobytes().hex()')"
 check "workers receive one layer's z's, not dense prompts" test "$(h5 $r \
   'int((f["train/bytes_received"][:, 1] < 8 * (10 * 20 + 2 * 20 + 10)).all())')" = 1
-same_value() {  # same_value JSON RUN.h5 DATASET
-  "$PYTHON" -c 'import json, sys, h5py
-v = json.loads(sys.argv[1])["value"]
-w = float(h5py.File(sys.argv[2], "r")[sys.argv[3]][()])
-print("  eval", v, "stored", w)
-sys.exit(0 if v == w else 1)' "$@"
-}
 ev=$(timeout 120 mpirun -np 2 "$BBT" eval --run $r)
 check "bbt eval reproduces /test/metric of a bbtv2 run" same_value "$ev" $r test/metric
 # Bad configurations: one line, exit 2.

@@ -139,3 +139,12 @@ print("  compared", len(names), "datasets")
 sys.exit(0 if ok else 1)
 PY
 }
+
+# same_value JSON RUN.h5 DATASET: `bbt eval`'s JSON value equals the run file's dataset exactly.
+same_value() {  # same_value JSON RUN.h5 DATASET
+  "$PYTHON" -c 'import json, sys, h5py
+v = json.loads(sys.argv[1])["value"]
+w = float(h5py.File(sys.argv[2], "r")[sys.argv[3]][()])
+print("  eval", v, "stored", w)
+sys.exit(0 if v == w else 1)' "$@"
+}

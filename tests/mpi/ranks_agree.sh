@@ -65,13 +65,6 @@ done
 check "demo configuration: -np 1 and -np 2 agree" same_run results/demo1/run.h5 results/demo2/run.h5 0
 check "demo configuration: -np 1 and -np 3 agree" same_run results/demo1/run.h5 results/demo3/run.h5 0
 # bbt eval re-scores the kept prompt: the same numbers the run stored (2 ranks share the examples).
-same_value() {  # same_value JSON RUN.h5 DATASET
-  "$PYTHON" -c 'import json, sys, h5py
-v = json.loads(sys.argv[1])["value"]
-w = float(h5py.File(sys.argv[2], "r")[sys.argv[3]][()])
-print("  eval", v, "stored", w)
-sys.exit(0 if v == w else 1)' "$@"
-}
 ev=$(timeout 120 mpirun -np 2 "$BBT" eval --run results/np1/run.h5)
 check "bbt eval reproduces /test/metric" same_value "$ev" results/np1/run.h5 test/metric
 ev=$(timeout 120 "$BBT" eval --run results/np1/run.h5 --split dev)

@@ -23,6 +23,13 @@ timeout 60 sbatch --wait "${SBATCH_TEST_OPTS[@]}" -o "$log.2" "$SRC/jobs/bbt.sba
   --task.split_seed 13 >/dev/null || { dump_logs "$log.2"; fail "resubmission failed"; }
 grep -q "is finished; nothing to do" "$log.2" || { dump_logs "$log.2"; fail "resubmission did not see the finished run"; }
 [[ $(md5sum <"$run") == "$sum" ]] || fail "resubmission changed the finished run file"
+# BBTv2 through the same script: the deep prompt's run file (one part per layer of the 1-layer model).
+v2=$SCRATCH/results/tiny-v2/run.h5
+timeout 180 sbatch --wait "${SBATCH_TEST_OPTS[@]}" -o "$log.v2" "$SRC/jobs/bbt.sbatch" "$TINY_CONFIG" \
+  --method.name bbtv2 --output.run_name tiny-v2 >/dev/null || { dump_logs "$log.v2"; fail "bbtv2 job failed"; }
+check_run_file "$v2" "$TINY_GENERATIONS" 2 || exit 1
+"$PYTHON" -c 'import sys, h5py; f = h5py.File(sys.argv[1], "r"); assert f.attrs["method"] == "bbtv2" and f["best/prompt"].shape == (1, 5, 32), (dict(f.attrs), f["best/prompt"].shape)' "$v2" ||
+  { dump_logs "$log.v2"; fail "bbtv2 run file lacks its deep prompt"; }
 # A baseline method through the same script (the paper's feature-MLP): 2 ranks compute the features,
 # rank 0 trains the head; the run file has the method, a test metric and each rank's peak memory.
 mlp=$SCRATCH/results/tiny-mlp/run.h5
