@@ -208,6 +208,12 @@ std::vector<std::pair<std::string, std::string>> paths() {
                         kCostServerBytes,
                         kCostBytesUp,
                         kCostBytesDown,
+                        kCostApiCalls,
+                        kCostPeakRss,
+                        kCostPeakDevice,
+                        kCostBytesUpTotal,
+                        kCostBytesDownTotal,
+                        kCostTunedParameters,
                         kCheckpointLatest,
                         kCheckpointGeneration}) {
     std::string key = std::string(p + 1);

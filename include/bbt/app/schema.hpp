@@ -72,6 +72,14 @@ inline constexpr const char* kCostUserBytes = "/cost/user_bytes";      // rank 0
 inline constexpr const char* kCostServerBytes = "/cost/server_bytes";  // one model replica (per rank)
 inline constexpr const char* kCostBytesUp = "/cost/bytes_up_per_query";
 inline constexpr const char* kCostBytesDown = "/cost/bytes_down_per_query";
+// More cost columns (every method; older files lack them: reports show "-"): API calls, peak
+// host RSS and peak device memory per rank [ranks], bytes up/down over the whole run, tuned parameters.
+inline constexpr const char* kCostApiCalls = "/cost/api_calls";
+inline constexpr const char* kCostPeakRss = "/cost/peak_rss_bytes";
+inline constexpr const char* kCostPeakDevice = "/cost/peak_device_bytes";
+inline constexpr const char* kCostBytesUpTotal = "/cost/bytes_up_total";
+inline constexpr const char* kCostBytesDownTotal = "/cost/bytes_down_total";
+inline constexpr const char* kCostTunedParameters = "/cost/tuned_parameters";
 // Checkpoints: two alternating slots; /checkpoint/latest names the last complete one.
 inline constexpr const char* kCheckpointLatest = "/checkpoint/latest";
 inline constexpr const char* kCheckpointGeneration = "/checkpoint/generation";
