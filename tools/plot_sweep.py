@@ -234,7 +234,7 @@ def main():
             ax.set_title(task)
             ax.grid(alpha=0.3)
         axs[0][0].legend(fontsize=8)
-        fig.suptitle(f"Ablation: {key} (mean ± std over split seeds){suffix}")
+        fig.suptitle(f"Ablation: {key}\nmean ± std over split seeds{suffix}", fontsize=10)
         fig.tight_layout()
         save(fig, args.out, "ablation_" + key.replace(".", "_"))
 
