@@ -82,9 +82,16 @@ bbt_normalize_overrides() {
 # <config basename>, -s<task.split_seed>, -c<cma.seed>, -<crc32> of the other overrides); it reads
 # no model and not even the config file.
 bbt_run_name() {
-  local config=$1
+  local config=$1 line
   shift
   bbt_normalize_overrides "$@" >/dev/null || return 2
+  # An explicit output.run_name is the name (as bbt says; a sweep plan's lines carry one): no bbt start.
+  while IFS= read -r line; do
+    if [[ $line == output.run_name=?* ]]; then
+      echo "${line#output.run_name=}"
+      return 0
+    fi
+  done < <(bbt_normalize_overrides "$@")
   "$BBT_BIN" train --print-run-name --config "$config" "$@" || {
     bbt_log "error: $BBT_BIN train --print-run-name failed"
     return 2
@@ -170,4 +177,28 @@ bbt_sweep_lists() {
   read -r -a BBT_SWEEP_TASKS <<<"${TASKS:-sst2 yelp_polarity ag_news dbpedia mrpc snli rte}"
   read -r -a BBT_SWEEP_SEEDS <<<"${SEEDS:-13 42 100}"
   BBT_SWEEP_SIZE=$((${#BBT_SWEEP_TASKS[@]} * ${#BBT_SWEEP_SEEDS[@]}))
+}
+
+# True when FILE is a sweep file (configs/sweeps/*.ini: it has a [sweep] section), not a configuration.
+bbt_is_sweep() {
+  [[ -f $1 ]] && grep -Eq '^[[:space:]]*\[sweep\][[:space:]]*$' "$1"
+}
+
+# The runs of a sweep file (`bbt sweep plan FILE`, which checks every key) into the array BBT_PLAN,
+# one line per run. Returns 2 when bbt refuses the file (its one-line error is on stderr).
+bbt_load_plan() {
+  local out
+  out=$("$BBT_BIN" sweep plan "$1") || return 2
+  BBT_PLAN=()
+  [[ -n $out ]] && mapfile -t BBT_PLAN <<<"$out"
+  return 0
+}
+
+# Splits one plan line (NAME, --config=FILE, overrides; tab-separated) into BBT_PLAN_NAME and
+# BBT_PLAN_ARGS (CONFIG then the overrides: what bbt_prepare_run takes).
+bbt_plan_line() {
+  local -a fields
+  IFS=$'\t' read -r -a fields <<<"$1"
+  BBT_PLAN_NAME=${fields[0]}
+  BBT_PLAN_ARGS=("${fields[1]#--config=}" "${fields[@]:2}")
 }

@@ -3,8 +3,11 @@
 # automatic resume (and skip when finished), so a run can move between a laptop and the cluster.
 #
 #   jobs/local.sh [-n N] CONFIG [--section.key value ...]   # one run with N ranks (default 1)
+#   jobs/local.sh [-n N] SWEEP.ini                          # every run of a sweep file (bbt sweep plan), in order
 #   jobs/local.sh [-n N] --sweep [--section.key value ...]  # TASKS x SEEDS one after another (see sweep.sbatch)
 #
+# N defaults to $BBT_NP (else 1). A sweep skips finished runs, resumes checkpointed ones, goes on past a
+# failed run (exit code 1 at the end, naming how many failed) and stops at a signal (exit 75).
 # Ctrl-C, SIGTERM or SIGUSR1 ask bbt to checkpoint (USR1 to the ranks); it exits 75 and running the same
 # command again resumes. Site variables (BBT_BIN, BBT_RESULTS, BBT_MODEL, ...) come from jobs/site.env
 # as for the batch jobs; BBT_MPIRUN_ARGS adds mpirun options. Exit code: bbt's (0 finished, 75 checkpointed).
@@ -15,11 +18,11 @@ BBT_ROOT=${BBT_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 source "$BBT_ROOT/jobs/lib.sh"
 
 usage() {
-  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
-np=1
+np=${BBT_NP:-1}
 sweep=0
 while (($#)); do
   case $1 in
@@ -101,6 +104,30 @@ run_one() {
   fi
   return "$rc"
 }
+
+if ((!sweep)) && bbt_is_sweep "$1"; then
+  (($# == 1)) || {
+    bbt_log "error: a sweep file takes no overrides on the command line (put them under its [set])"
+    exit 2
+  }
+  bbt_load_plan "$1" || exit 2
+  n_runs=${#BBT_PLAN[@]}
+  n_failed=0
+  for ((i = 0; i < n_runs; i++)); do
+    bbt_plan_line "${BBT_PLAN[i]}"
+    bbt_log "sweep run $((i + 1))/$n_runs: $BBT_PLAN_NAME"
+    run_one "${BBT_PLAN_ARGS[@]}"
+    rc=$?
+    ((n_signals == 0)) || exit "$BBT_EX_TEMPFAIL"
+    ((rc == 0)) || n_failed=$((n_failed + 1))
+  done
+  if ((n_failed)); then
+    bbt_log "$n_failed of $n_runs runs failed (their errors above); run the same command again to retry them"
+    exit 1
+  fi
+  bbt_log "all $n_runs runs of $1 are finished"
+  exit 0
+fi
 
 if ((sweep)); then
   bbt_sweep_lists

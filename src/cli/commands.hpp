@@ -15,6 +15,7 @@ int cmd_score(const Args& args);
 int cmd_tokenize(const Args& args);
 int cmd_make_tiny_model(const Args& args);
 int cmd_report(const Args& args);
+int cmd_sweep(const Args& args);
 int cmd_bench(const Args& args);
 
 // `bbt bench` sub-benches (args[0] is "bbt bench <name>").

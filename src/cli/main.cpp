@@ -23,6 +23,7 @@ const Command kCommands[] = {
     {"tokenize", bbt::cli::cmd_tokenize, "token ids of each line on stdin"},
     {"make-tiny-model", bbt::cli::cmd_make_tiny_model, "write a random-weight RoBERTa in the Hub's layout"},
     {"report", bbt::cli::cmd_report, "results table of one or more run files"},
+    {"sweep", bbt::cli::cmd_sweep, "the runs of a sweep file (bbt sweep plan FILE)"},
     {"bench", bbt::cli::cmd_bench, "micro-benchmarks printing JSON (cma, cma-functions, eigen, forward)"},
 };
 

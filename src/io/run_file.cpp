@@ -511,6 +511,26 @@ RunFileWriter RunFileWriter::create(const std::string& path, const RunFileLayout
   return RunFileWriter(std::move(impl));
 }
 
+std::string live_writer(const std::string& run_path) {
+  const std::string path = run_path + ".lock";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  int rc = ::fcntl(fd, F_OFD_GETLK, &fl);
+  if (rc != 0 && errno == EINVAL) {
+    fl = {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    rc = ::fcntl(fd, F_GETLK, &fl);
+  }
+  std::string holder;
+  if (rc == 0 && fl.l_type != F_UNLCK) holder = lock_holder(fd);
+  ::close(fd);
+  return holder;
+}
+
 std::string set_aside(const std::string& path) {
   const WriterLock lock = WriterLock::acquire(path);  // refuses a file a live job writes
   const std::time_t now = std::time(nullptr);

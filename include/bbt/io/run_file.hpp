@@ -140,6 +140,10 @@ class RunFileWriter {
 // returns the new name.
 std::string set_aside(const std::string& path);
 
+// Whether a live process writes `run_path` now (holds its writer lock): "host H, pid P", or "" when
+// none does (no lock file, or a stale one a killed job left). Takes no lock itself.
+std::string live_writer(const std::string& run_path);
+
 // An N-dimensional array read from a run file, row-major.
 template <class T>
 struct Array {
