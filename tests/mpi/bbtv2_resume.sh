@@ -11,9 +11,9 @@ check "uninterrupted bbtv2 run finishes" test $? -eq 0
 check "checkpoint holds both layers' CMA-ES" test "$(h5 results/whole/run.h5 \
   'int("l00_mean" in f["checkpoint/slot0/bbtv2"] and "l01_mean" in f["checkpoint/slot0/bbtv2"])')" = 1
 
-setsid mpirun -np 1 "$BBT" train --config c.ini --output.run_name killed >killed.log 2>&1 &
+setsid mpirun -np 1 "$BBT" train --config "$PWD/c.ini" --output.run_name killed >killed.log 2>&1 &
 check "live file readable while the job runs" wait_rows results/killed/run.h5 11
-pkill -9 -f "run_name killed"
+pkill -9 -f "$PWD/c.ini --output.run_name killed"  # this test's job only (its scratch path)
 wait
 n=$(rows results/killed/run.h5)
 check "killed file has $n generations and a checkpoint" test "$n" -ge 11 -a \

@@ -9,9 +9,9 @@ check "uninterrupted run finishes" test $? -eq 0
 
 # 1. SIGKILL every process of a 1-rank job mid-run: the file keeps every flushed generation; it
 # resumes with 2 ranks and ends as the uninterrupted 2-rank run, bit for bit.
-setsid mpirun -np 1 "$BBT" train --config c.ini --output.run_name killed >killed.log 2>&1 &
+setsid mpirun -np 1 "$BBT" train --config "$PWD/c.ini" --output.run_name killed >killed.log 2>&1 &
 check "live file readable while the job runs (h5py, SWMR)" wait_rows results/killed/run.h5 13
-pkill -9 -f "run_name killed"
+pkill -9 -f "$PWD/c.ini --output.run_name killed"  # this test's job only (its scratch path)
 wait
 n=$(rows results/killed/run.h5)
 check "killed file readable with $n generations" test "$n" -ge 13
