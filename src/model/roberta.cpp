@@ -613,6 +613,15 @@ std::vector<std::pair<std::string, torch::Tensor*>> Roberta::weight_slots() {
   return s;
 }
 
+torch::Tensor Roberta::token_rows(const std::vector<std::int64_t>& ids) const {
+  torch::NoGradGuard no_grad;
+  for (auto id : ids)
+    if (id < 0 || id >= config_.vocab_size) throw Error("token_rows: token id " + std::to_string(id) + " outside the vocabulary");
+  const auto idx = torch::tensor(ids, torch::kLong).to(options_.device);
+  const auto h = word_emb_.index_select(0, idx) + type_emb0_;                     // [n, H]
+  return layer_norm(h, emb_ln_w_, emb_ln_b_).to(torch::kCPU, torch::kFloat32);  // [n, H]
+}
+
 Roberta Roberta::trainable_copy() const {
   Roberta m = *this;
   const bool tied = decoder_w_.is_same(word_emb_);

@@ -37,6 +37,7 @@ struct Fit {
   double bytes_up = 0, bytes_down = 0;  // per query, over all ranks: token ids out, outputs back
   double user_bytes = 0;                // rank 0's own model: classifier, optimiser state, features
   std::string summary;                  // one line for the log
+  std::vector<double> prompt;           // a gradient method's kept parameters, dense (/best/prompt)
 };
 
 // A method's checkpoint state as named matrices (no field names leak into the loop).

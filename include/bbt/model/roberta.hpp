@@ -74,6 +74,9 @@ class Roberta {
   // none) and the weights (of a trainable_copy()) gets gradients. Rows as mask_logits' cat mode.
   torch::Tensor mask_logits_grad(const MaskBatch& batch, const torch::Tensor& prompt,
                                  const torch::Tensor& prefix, const torch::Tensor& label_ids) const;
+  // The embedding layer's output for tokens `ids` with no position (LayerNorm(word + type)): [n, H]
+  // float32 on the CPU. Prompt tuning's initial prompt from sampled vocabulary rows.
+  torch::Tensor token_rows(const std::vector<std::int64_t>& ids) const;
   // A copy whose weights are fresh leaves that require grad (model tuning); a tied decoder stays
   // tied to the word embeddings. The original is untouched.
   Roberta trainable_copy() const;
