@@ -22,7 +22,7 @@ namespace bbt::app {
 namespace {
 
 const std::vector<std::string> kSections = {"method", "model", "task",   "prompt", "cma",
-                                            "loss",   "eval",  "output", "icl",    "classifier"};
+                                            "loss",   "eval",  "output", "icl",    "classifier", "optim"};
 
 // The spellings of each enumeration, in the order --help and error messages list them.
 template <typename T>
@@ -33,7 +33,9 @@ const Names<MethodName> kMethodNames = {{MethodName::kBbt, "bbt"},
                                         {MethodName::kManual, "manual"},
                                         {MethodName::kIcl, "icl"},
                                         {MethodName::kFeatureMlp, "feature_mlp"},
-                                        {MethodName::kFeatureBilstm, "feature_bilstm"}};
+                                        {MethodName::kFeatureBilstm, "feature_bilstm"},
+                                        {MethodName::kPromptTuning, "prompt_tuning"},
+                                        {MethodName::kPtuningV2, "ptuning_v2"}};
 const Names<std::optional<model::Dtype>> kDtypeNames = {{std::nullopt, "auto"},
                                                         {model::Dtype::kF32, "float32"},
                                                         {model::Dtype::kF16, "float16"},
@@ -160,6 +162,7 @@ std::vector<ConfigKey> make_table() {
   using N = MethodConfig;
   using I = IclConfig;
   using K = ClassifierConfig;
+  using G = OptimConfig;
   using M = ModelConfig;
   using T = TaskConfig;
   using P = PromptConfig;
@@ -169,7 +172,7 @@ std::vector<ConfigKey> make_table() {
   using O = OutputConfig;
   // clang-format off
   std::vector<ConfigKey> keys = {
-    enum_key("method.name", &C::method, &N::name, kMethodNames, "bbt | bbtv2 | manual | icl | feature_mlp | feature_bilstm (bbtv2: deep prompts, one CMA-ES per layer; the others: the paper's gradient-free baselines, README 'Baselines')"),
+    enum_key("method.name", &C::method, &N::name, kMethodNames, "bbt | bbtv2 | manual | icl | feature_mlp | feature_bilstm | prompt_tuning | ptuning_v2 (bbtv2: deep prompts, one CMA-ES per layer; manual..feature_bilstm: the paper's gradient-free baselines, README 'Baselines'; prompt_tuning, ptuning_v2: its gradient-based ones, README 'Gradient-based baselines')"),
     scalar_key("model.path", &C::model, &M::path, "Hugging Face checkpoint directory (config.json, model.safetensors, vocab.json + merges.txt or tokenizer.json)",
                +[](const C&, const std::string& v) { return !v.empty(); }, "a checkpoint directory is required"),
     enum_key("model.dtype", &C::model, &M::dtype, kDtypeNames, "auto | float32 | float16 | bfloat16 (auto: float32 on CPU, bfloat16 on CUDA)"),
@@ -253,6 +256,24 @@ std::vector<ConfigKey> make_table() {
     scalar_key("classifier.weight_decay", &C::classifier, &K::weight_decay, "feature_*: Adam weight decay",
                +[](const C&, const double& v) { return std::isfinite(v) && v >= 0; }, "expected >= 0"),
     scalar_key("classifier.seed", &C::classifier, &K::seed, "feature_*: seed of the classifier's initial weights",
+               +[](const C&, const std::int64_t& v) { return v >= 0; }, "expected >= 0"),
+    scalar_key("optim.lr", &C::optim, &G::lr, "prompt_tuning, ptuning_v2: AdamW learning rate (0: the method's default, 0.3 / 0.01)",
+               +[](const C&, const double& v) { return std::isfinite(v) && v >= 0; }, "expected >= 0"),
+    scalar_key("optim.batch_size", &C::optim, &G::batch_size, "prompt_tuning, ptuning_v2: examples per step",
+               +[](const C&, const int& v) { return v >= 1 && v <= 1000000; }, "expected 1..1000000"),
+    scalar_key("optim.steps", &C::optim, &G::steps, "prompt_tuning, ptuning_v2: optimiser steps at most",
+               +[](const C&, const long& v) { return v >= 1 && v <= 100000000; }, "expected 1..100000000"),
+    scalar_key("optim.weight_decay", &C::optim, &G::weight_decay, "prompt_tuning, ptuning_v2: AdamW's decoupled weight decay",
+               +[](const C&, const double& v) { return std::isfinite(v) && v >= 0; }, "expected >= 0"),
+    scalar_key("optim.warmup_steps", &C::optim, &G::warmup_steps, "prompt_tuning, ptuning_v2: linear warm-up steps (then linear decay to 0)",
+               +[](const C&, const long& v) { return v >= 0; }, "expected >= 0"),
+    scalar_key("optim.patience", &C::optim, &G::patience, "prompt_tuning, ptuning_v2: dev evaluations (every eval.every steps) without a better metric before stopping; 0: never",
+               +[](const C&, const long& v) { return v >= 0; }, "expected >= 0"),
+    scalar_key("optim.max_grad_norm", &C::optim, &G::max_grad_norm, "prompt_tuning, ptuning_v2: clip the gradient norm to this (0: no clipping)",
+               +[](const C&, const double& v) { return std::isfinite(v) && v >= 0; }, "expected >= 0"),
+    scalar_key("optim.chunk_rows", &C::optim, &G::chunk_rows, "prompt_tuning, ptuning_v2: rows per forward/backward pass, the unit shared over ranks (the bits never depend on the rank count)",
+               +[](const C&, const int& v) { return v >= 1 && v <= 65536; }, "expected 1..65536"),
+    scalar_key("optim.seed", &C::optim, &G::seed, "prompt_tuning, ptuning_v2: seed of the mini-batch order and of the initial parameters",
                +[](const C&, const std::int64_t& v) { return v >= 0; }, "expected >= 0"),
   };
   // clang-format on

@@ -28,6 +28,22 @@ torch::ScalarType pick_dtype(const RunConfig& cfg, const torch::Device& device) 
   return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
 }
 
+// p0 from a .npy, a .safetensors or a bbt run file (.h5: its kept dense prompt /best/prompt, as a
+// prompt_tuning run writes it: the pre-trained prompt of the paper's §3.4).
+torch::Tensor read_p0(const std::string& path, std::int64_t n, std::int64_t H) {
+  const bool h5 = path.size() >= 3 && path.compare(path.size() - 3, 3, ".h5") == 0;
+  if (!h5) return model::read_prompt_file(path, n, H);
+  std::vector<std::size_t> shape;
+  std::vector<double> p = read_dense_prompt(path, shape);
+  if (shape.size() != 2 || static_cast<std::int64_t>(shape[0]) != n || static_cast<std::int64_t>(shape[1]) != H) {
+    std::string s;
+    for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    throw UsageError("prompt.init_file " + path + ": /best/prompt is [" + s + "], expected [" + std::to_string(n) +
+                     ", " + std::to_string(H) + "] (prompt.n_tokens, hidden size): a prompt_tuning run's");
+  }
+  return torch::from_blob(p.data(), {n, H}, torch::kFloat64).to(torch::kFloat32).clone();
+}
+
 // The projection A and (cat mode) p0, as every rank regenerates them from the seed.
 std::unique_ptr<core::Evaluator> make_evaluator(const RunConfig& cfg, const Replica& r) {
   const int d = cfg.prompt.intrinsic_dim;
@@ -41,7 +57,7 @@ std::unique_ptr<core::Evaluator> make_evaluator(const RunConfig& cfg, const Repl
   const model::PromptMode mode = cfg.prompt.mode;
   if (!cfg.prompt.init_file.empty()) {
     if (mode != model::PromptMode::kCat) throw UsageError("prompt.init_file (p0) is used in cat mode only");
-    p0 = model::read_prompt_file(cfg.prompt.init_file, cfg.prompt.n_tokens, r.model->config().hidden_size);
+    p0 = read_p0(cfg.prompt.init_file, cfg.prompt.n_tokens, r.model->config().hidden_size);
   }
   return std::make_unique<core::Evaluator>(*r.model, std::move(projection), p0, r.task.label_ids, mode,
                                            r.load.max_batch);

@@ -124,10 +124,9 @@ void add_fixed(io::RunFileLayout& layout, const RunHeader& h, const methods::Met
   for (const auto& a : method.arrays())
     if (std::find(a.shape.begin(), a.shape.end(), std::size_t{0}) == a.shape.end())  // none of 0 rows
       layout.add_fixed(schema::method_array(a.name), DType::kInt64, a.shape);
-  if (!h.layer_stats.empty()) {
+  if (!h.layer_stats.empty())
     layout.add_fixed(schema::kLayerStats, DType::kFloat64, {h.layer_stats.size() / 2, 2});
-    layout.add_fixed(schema::kBestPrompt, DType::kFloat64, h.deep_prompt_shape);
-  }
+  if (!h.deep_prompt_shape.empty()) layout.add_fixed(schema::kBestPrompt, DType::kFloat64, h.deep_prompt_shape);
   const std::string group = method.state_group();
   for (int slot : {0, 1}) {
     for (const auto& [name, m] : method.state())
@@ -418,10 +417,9 @@ void read_slot(const io::RunFileReader& r, int slot, methods::Method& method, Ch
   }
   const std::string at = "generation " + std::to_string(p.generation) + ": ";
   // Counters against the series the file holds.
-  // (A method without steps has no per-generation series: its checkpoint is its start, generation 0.)
-  const bool steps = method.candidates_per_step() > 0;
+  // Methods that take no steps have no /train/generation (their checkpoint is their start).
   const std::int64_t train_rows =
-      steps ? static_cast<std::int64_t>(r.shape(schema::kTrainGeneration).at(0)) : 0;
+      r.exists(schema::kTrainGeneration) ? static_cast<std::int64_t>(r.shape(schema::kTrainGeneration).at(0)) : 0;
   const std::int64_t dev_rows = static_cast<std::int64_t>(r.shape(schema::kDevGeneration).at(0));
   if (p.generation > train_rows)
     throw Error(at + "the file holds only " + std::to_string(train_rows) + " generations");
@@ -511,6 +509,18 @@ std::vector<double> read_kept_prompt(const std::string& path) {
   for (double v : z)
     if (std::isnan(v)) throw Error(path + ": /best/z is not written yet (no dev evaluation so far)");
   return z;
+}
+
+std::vector<double> read_dense_prompt(const std::string& path, std::vector<std::size_t>& shape) {
+  const io::RunFileReader r(path);
+  if (!r.exists(schema::kBestPrompt))
+    throw Error(path + ": holds no " + std::string(schema::kBestPrompt) + " (a prompt_tuning run file has one)");
+  shape = r.shape(schema::kBestPrompt);
+  std::vector<double> p = r.read_double(schema::kBestPrompt).values;
+  for (double v : p)
+    if (!std::isfinite(v))
+      throw Error(path + ": " + std::string(schema::kBestPrompt) + " is not written yet or not finite (has the run finished?)");
+  return p;
 }
 
 bool never_checkpointed(const std::string& path) {

@@ -20,6 +20,7 @@
 #include "bbt/app/replica.hpp"
 #include "bbt/app/run_record.hpp"
 #include "bbt/common/error.hpp"
+#include "bbt/common/rng.hpp"
 #include "bbt/common/version.hpp"
 #include "bbt/core/scorer.hpp"
 #include "bbt/es/cma.hpp"
@@ -29,6 +30,7 @@
 #include "bbt/methods/feature_classifier.hpp"
 #include "bbt/methods/icl.hpp"
 #include "bbt/methods/manual.hpp"
+#include "bbt/methods/prompt_tuning.hpp"
 #include "bbt/model/blas.hpp"
 #include "bbt/model/config.hpp"
 #include "bbt/io/run_file.hpp"
@@ -200,10 +202,12 @@ RunHeader make_header(const RunConfig& cfg, const Replica& r, const std::string&
     (reason.rfind("train", 0) == 0 ? h.dropped_train : h.dropped_test) += count;
   h.label_ids = r.task.label_ids;
   h.layer_stats = r.layer_stats;
-  if (!r.layer_stats.empty())
-    h.deep_prompt_shape = {static_cast<std::size_t>(r.model->config().num_hidden_layers),
-                           static_cast<std::size_t>(cfg.prompt.n_tokens),
-                           static_cast<std::size_t>(r.model->config().hidden_size)};
+  const auto L = static_cast<std::size_t>(r.model->config().num_hidden_layers);
+  const auto n = static_cast<std::size_t>(cfg.prompt.n_tokens);
+  const auto H = static_cast<std::size_t>(r.model->config().hidden_size);
+  if (!r.layer_stats.empty()) h.deep_prompt_shape = {L, n, H};
+  if (cfg.method.name == MethodName::kPromptTuning) h.deep_prompt_shape = {n, H};
+  if (cfg.method.name == MethodName::kPtuningV2) h.deep_prompt_shape = {L, 2, n, H};
   h.weights_fingerprint = r.model->fingerprint();
   return h;
 }
@@ -388,6 +392,7 @@ int fit_no_steps(Run& run, std::string& stop_reason) {
   run.fit = run.method.fit(run.cluster, run.scorer);
   p.api_calls += run.fit.api_calls;
   run.record.write_fit(run.fit);
+  if (!run.fit.prompt.empty()) run.record.write_best_prompt(run.fit.prompt);
   if (!run.fit.summary.empty()) run.log << run.fit.summary << std::endl;
   if (run.cluster.split(Split::kDev).size() > 0) {
     const auto logits = run.method.split_logits(run.cluster, Split::kDev, p.best_z);
@@ -536,6 +541,54 @@ int train_job(cluster::MpiSession& mpi, const TrainArgs& args, const std::string
   return train_root(cfg, *replica, args, command_line, changes);
 }
 
+// Prompt tuning's initial prompt: prompt.init_file (the evaluator's p0), else n rows sampled from
+// the vocabulary (Lester et al.'s "sampled vocab" initialisation) as the embedding layer outputs them.
+// P-tuning v2's prefix: N(0, s^2), s the std of the word embeddings.
+std::vector<double> initial_parameters(const RunConfig& cfg, const Replica& replica) {
+  const model::Roberta& m = *replica.model;
+  const std::int64_t n = cfg.prompt.n_tokens, H = m.config().hidden_size, L = m.config().num_hidden_layers;
+  Rng rng(derive_seed(static_cast<std::uint64_t>(cfg.optim.seed), 17));
+  torch::Tensor t;
+  if (cfg.method.name == MethodName::kPtuningV2) {
+    std::vector<double> v(static_cast<std::size_t>(L * 2 * n * H));
+    for (double& x : v) x = rng.normal() * m.word_embedding_std();
+    return v;
+  }
+  const torch::Tensor& p0 = replica.cluster->evaluator().p0();
+  if (p0.defined()) {
+    t = p0;
+  } else {
+    std::vector<std::int64_t> ids;
+    const auto V = static_cast<std::uint64_t>(m.config().vocab_size);
+    for (std::int64_t i = 0; i < n; ++i) ids.push_back(4 + static_cast<std::int64_t>(rng.next_u64() % (V - 5)));
+    t = m.token_rows(ids);
+  }
+  t = t.to(torch::kCPU, torch::kFloat64).contiguous();
+  return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+}
+
+std::unique_ptr<methods::Method> make_tuning(const RunConfig& cfg, const Replica& replica) {
+  const bool prefix = cfg.method.name == MethodName::kPtuningV2;
+  if (!prefix && cfg.prompt.mode != model::PromptMode::kCat)
+    throw UsageError("method.name = prompt_tuning puts its soft prompt in front of the input: it needs prompt.mode = cat");
+  if (prefix && !cfg.prompt.init_file.empty())
+    throw UsageError("method.name = ptuning_v2 takes no prompt.init_file (it tunes per-layer prefixes)");
+  methods::TuningOptions o;
+  o.kind = prefix ? core::Tuned::kPrefix : core::Tuned::kPrompt;
+  o.init = initial_parameters(cfg, replica);
+  o.lr = cfg.optim.lr > 0 ? cfg.optim.lr : prefix ? 0.01 : 0.3;
+  o.weight_decay = cfg.optim.weight_decay;
+  o.max_grad_norm = cfg.optim.max_grad_norm;
+  o.steps = cfg.optim.steps;
+  o.warmup_steps = cfg.optim.warmup_steps;
+  o.eval_every = cfg.eval.every;
+  o.patience = cfg.optim.patience;
+  o.batch_size = cfg.optim.batch_size;
+  o.chunk_rows = cfg.optim.chunk_rows;
+  o.seed = static_cast<std::uint64_t>(cfg.optim.seed);
+  return std::make_unique<methods::PromptTuning>(o);
+}
+
 }  // namespace
 
 std::unique_ptr<methods::Method> make_method(const RunConfig& cfg, const Replica& replica) {
@@ -568,6 +621,9 @@ std::unique_ptr<methods::Method> make_method(const RunConfig& cfg, const Replica
       c.num_labels = static_cast<std::int64_t>(replica.task.label_ids.size());
       return std::make_unique<methods::FeatureClassifier>(c);
     }
+    case MethodName::kPromptTuning:
+    case MethodName::kPtuningV2:
+      return make_tuning(cfg, replica);
   }
   const int threads = replica.threads;
   es::CmaOptions o;

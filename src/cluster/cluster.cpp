@@ -23,8 +23,18 @@ volatile std::sig_atomic_t g_stop_signal = 0;
 extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
 
 // The first word of every request rank 0 broadcasts: what all ranks do next.
-enum Command : std::int64_t { kStop = 0, kTrain = 1, kDev = 2, kTest = 3, kSync = 4, kTrainLayer = 5, kQuery = 6,
-                             kMemory = 7 };
+enum Command : std::int64_t {
+  kStop = 0,
+  kTrain = 1,
+  kDev = 2,
+  kTest = 3,
+  kSync = 4,
+  kTrainLayer = 5,
+  kQuery = 6,
+  kGradient = 7,
+  kTunedLogits = 8,
+  kMemory = 9
+};
 
 // The evaluation commands and their splits, both ways.
 constexpr std::pair<Command, Split> kEvaluations[] = {
@@ -241,6 +251,97 @@ std::vector<float> Cluster::query(core::RowQuery query, const core::EncodedSplit
   return query_share(query, inputs, costs);
 }
 
+// Collective: every rank runs its whole chunks of `rows`; rank 0 gets [loss, correct, grad...] per
+// chunk in chunk order and adds them in that order.
+Gradient Cluster::gradient_share(core::Tuned kind, const std::vector<double>& params,
+                                 const std::vector<std::int64_t>& rows, std::int64_t chunk_rows) {
+  const auto total = static_cast<std::int64_t>(rows.size());
+  const Range mine = chunked_share(total, chunk_rows, mpi_.rank(), mpi_.size());
+  const auto t0 = Clock::now();
+  std::vector<double> local;
+  for (std::int64_t r0 = mine.begin; r0 < mine.end; r0 += chunk_rows) {
+    const std::vector<std::int64_t> chunk(rows.begin() + r0, rows.begin() + std::min(mine.end, r0 + chunk_rows));
+    const core::ChunkGradient g =
+        core::chunk_gradient(evaluator_.model(), kind, params, splits_.train, chunk, evaluator_.label_ids());
+    local.push_back(g.loss_sum);
+    local.push_back(static_cast<double>(g.correct));
+    local.insert(local.end(), g.grad.begin(), g.grad.end());
+  }
+  const auto t1 = Clock::now();
+  std::vector<double> all = gather(local, 0);
+  clock_forward_ += std::chrono::duration<double>(t1 - t0).count();
+  clock_comm_ += seconds_since(t1);
+  Gradient out;
+  if (!is_root()) return out;
+  const std::size_t width = params.size() + 2;
+  if (all.size() % width != 0) throw Error("protocol error: gradient results of a wrong size");
+  out.grad.assign(params.size(), 0.0);
+  for (std::size_t at = 0; at < all.size(); at += width) {
+    out.loss_sum += all[at];
+    out.correct += static_cast<std::int64_t>(all[at + 1]);
+    for (std::size_t i = 0; i < params.size(); ++i) out.grad[i] += all[at + 2 + i];
+  }
+  return out;
+}
+
+Gradient Cluster::gradient(core::Tuned kind, const std::vector<double>& params,
+                           const std::vector<std::int64_t>& rows, std::int64_t chunk_rows, EvalCosts* costs) {
+  if (chunk_rows < 1) throw Error("gradient: chunk_rows must be >= 1");
+  const auto t0 = Clock::now();
+  std::vector<std::int64_t> header{kGradient, static_cast<std::int64_t>(kind)};
+  broadcast(header, 0);
+  std::vector<double> p = params;
+  broadcast(p, 0);
+  std::vector<std::int64_t> r{chunk_rows};
+  r.insert(r.end(), rows.begin(), rows.end());
+  broadcast(r, 0);
+  clock_comm_ += seconds_since(t0);
+  const auto t1 = Clock::now();
+  Gradient g = gradient_share(kind, params, rows, chunk_rows);
+  if (costs) {
+    costs->forward += seconds_since(t1);
+    costs->bytes_sent.assign(mpi_.size(), 0.0);
+    costs->bytes_received.assign(mpi_.size(), 0.0);
+    const auto total = static_cast<std::int64_t>(rows.size());
+    for (int k = 1; k < mpi_.size(); ++k) {
+      const Range share = chunked_share(total, chunk_rows, k, mpi_.size());
+      const double chunks = static_cast<double>((share.size() + chunk_rows - 1) / chunk_rows);
+      const double out = 8.0 * static_cast<double>(params.size() + rows.size() + 3);
+      const double back = 8.0 * chunks * static_cast<double>(params.size() + 2);
+      costs->bytes_received[k] = out;
+      costs->bytes_sent[k] = back;
+      costs->bytes_sent[0] += out;
+      costs->bytes_received[0] += back;
+    }
+  }
+  return g;
+}
+
+std::vector<float> Cluster::tuned_logits_share(Split split, core::Tuned kind, const std::vector<double>& params) {
+  const core::EncodedSplit& examples = splits_[split];
+  const Range mine = chunked_share(examples.size(), evaluator_.chunk_rows(), mpi_.rank(), mpi_.size());
+  const auto t0 = Clock::now();
+  const std::vector<float> local = core::tuned_logits(evaluator_.model(), kind, params, examples, mine.begin, mine.end,
+                                                      evaluator_.chunk_rows(), evaluator_.label_ids());
+  const auto t1 = Clock::now();
+  std::vector<float> all = gather(local, 0);
+  clock_forward_ += std::chrono::duration<double>(t1 - t0).count();
+  clock_comm_ += seconds_since(t1);
+  return all;
+}
+
+std::vector<float> Cluster::tuned_logits(Split split, core::Tuned kind, const std::vector<double>& params) {
+  const auto t0 = Clock::now();
+  std::vector<std::int64_t> header{kTunedLogits, static_cast<std::int64_t>(kind)};
+  broadcast(header, 0);
+  std::vector<std::int64_t> which{command_of(split)};
+  broadcast(which, 0);
+  std::vector<double> p = params;
+  broadcast(p, 0);
+  clock_comm_ += seconds_since(t0);
+  return tuned_logits_share(split, kind, params);
+}
+
 bool Cluster::stop_requested() {
   const auto t0 = Clock::now();
   std::vector<std::int64_t> header{kSync, 0};
@@ -315,6 +416,31 @@ int Cluster::serve(const ServeHooks& hooks) {
       broadcast(packed, 0);
       clock_comm_ += seconds_since(t0);
       query_share(query, core::EncodedSplit::unpack(packed), nullptr);
+      continue;
+    }
+    if (header[0] == kGradient || header[0] == kTunedLogits) {
+      if (header[1] != static_cast<std::int64_t>(core::Tuned::kPrompt) &&
+          header[1] != static_cast<std::int64_t>(core::Tuned::kPrefix))
+        throw Error("protocol error: unknown tuned kind " + std::to_string(header[1]) + " from rank 0");
+      const auto kind = static_cast<core::Tuned>(header[1]);
+      if (header[0] == kGradient) {
+        std::vector<double> params;
+        std::vector<std::int64_t> rows;
+        broadcast(params, 0);
+        broadcast(rows, 0);
+        clock_comm_ += seconds_since(t0);
+        if (rows.empty() || rows[0] < 1) throw Error("protocol error: bad gradient request from rank 0");
+        gradient_share(kind, params, std::vector<std::int64_t>(rows.begin() + 1, rows.end()), rows[0]);
+      } else {
+        std::vector<std::int64_t> which;
+        std::vector<double> params;
+        broadcast(which, 0);
+        broadcast(params, 0);
+        clock_comm_ += seconds_since(t0);
+        Split s;
+        if (which.size() != 1 || !split_of(which[0], s)) throw Error("protocol error: bad split from rank 0");
+        tuned_logits_share(s, kind, params);
+      }
       continue;
     }
     Split split;

@@ -15,9 +15,11 @@ inline torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, c
   return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false);
 #else
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  auto scores = torch::matmul(q, k.transpose(-2, -1)).mul_(scale).add_(mask);    // [B, A, T, T]
-  auto probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());  // [B, A, T, T]
-  return torch::matmul(probs, v);                                                // [B, A, T, D]
+  auto scores = torch::matmul(q, k.transpose(-2, -1)).mul_(scale).add_(mask);  // [B, A, T, T]
+  // float64 (gradient checks) stays float64.
+  const auto acc = q.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  auto probs = torch::softmax(scores, -1, acc).to(q.scalar_type());  // [B, A, T, T]
+  return torch::matmul(probs, v);                                    // [B, A, T, D]
 #endif
 }
 

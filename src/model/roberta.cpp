@@ -53,10 +53,11 @@ class WeightStore {
 }  // namespace
 
 Roberta Roberta::load(const std::string& dir, const LoadOptions& options) {
+  // float64 is for gradient checks (tests), on the CPU.
   if (options.dtype != torch::kFloat32 && options.dtype != torch::kBFloat16 &&
-      options.dtype != torch::kFloat16)
+      options.dtype != torch::kFloat16 && options.dtype != torch::kFloat64)
     throw UsageError("model dtype must be float32, bfloat16 or float16");
-  if (options.dtype != torch::kFloat32 && options.device.is_cpu())
+  if (options.dtype != torch::kFloat32 && options.dtype != torch::kFloat64 && options.device.is_cpu())
     throw UsageError("reduced-precision model dtypes are for CUDA; use float32 on CPU");
   if (options.max_batch < 1) throw UsageError("model max_batch must be >= 1");
   Roberta m;
@@ -107,20 +108,24 @@ Roberta Roberta::load(const std::string& dir, const LoadOptions& options) {
   // end with meaningless losses (or fail much later with misleading advice).
   // The fingerprint: config.json's numbers, then every tensor's name and float32 values in the order
   // read, so that ranks (and a resumed run) can check that they hold the same model.
-  const std::int64_t numbers[] = {c.vocab_size, c.hidden_size, c.num_hidden_layers, c.num_attention_heads,
-                                  c.intermediate_size, c.max_position_embeddings, c.type_vocab_size,
-                                  c.pad_token_id, c.bos_token_id, c.eos_token_id};
+  const std::int64_t numbers[] = {c.vocab_size,          c.hidden_size,       c.num_hidden_layers,
+                                  c.num_attention_heads, c.intermediate_size, c.max_position_embeddings,
+                                  c.type_vocab_size,     c.pad_token_id,      c.bos_token_id,
+                                  c.eos_token_id};
   std::uint64_t fingerprint = hash_bytes(numbers, sizeof numbers);
   fingerprint = hash_bytes(&c.layer_norm_eps, sizeof c.layer_norm_eps, fingerprint);
   auto read = [&](const std::string& name) {
     torch::Tensor t = finite_or_throw(st.tensor(name), st.path(), name).contiguous();
     fingerprint = hash_bytes(name.data(), name.size(), fingerprint);
-    fingerprint = hash_bytes(t.data_ptr(), static_cast<std::size_t>(t.numel()) * t.element_size(), fingerprint);
+    fingerprint =
+        hash_bytes(t.data_ptr(), static_cast<std::size_t>(t.numel()) * t.element_size(), fingerprint);
     return t;
   };
-  // Matrices and biases in the compute dtype; LayerNorm parameters stay float32.
+  // Matrices and biases in the compute dtype; LayerNorm parameters stay float32 (float64 models:
+  // float64).
   auto mat = [&](const std::string& name) { return read(name).to(dev, dt); };
-  auto ln = [&](const std::string& name) { return read(name).to(dev, torch::kFloat32); };
+  const auto ln_dtype = dt == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  auto ln = [&](const std::string& name) { return read(name).to(dev, ln_dtype); };
 
   auto word = read(e + "word_embeddings.weight");  // [V, H] float32 on the host
   m.word_embedding_std_ = word.std().item<double>();
@@ -164,7 +169,8 @@ Roberta Roberta::load(const std::string& dir, const LoadOptions& options) {
 torch::Tensor Roberta::layer_norm(const torch::Tensor& x, const torch::Tensor& w,
                                   const torch::Tensor& b) const {
   const std::vector<std::int64_t> shape{config_.hidden_size};
-  if (x.scalar_type() == torch::kFloat32) return torch::layer_norm(x, shape, w, b, config_.layer_norm_eps);
+  if (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64)
+    return torch::layer_norm(x, shape, w, b, config_.layer_norm_eps);
   // Reduced precision: normalise in float32, store back in the compute dtype.
   return torch::layer_norm(x.to(torch::kFloat32), shape, w, b, config_.layer_norm_eps).to(x.scalar_type());
 }
@@ -389,12 +395,17 @@ torch::Tensor Roberta::embed(const ChunkInputs& in) const {
 }
 
 torch::Tensor Roberta::encoder(torch::Tensor h, const ChunkInputs& in, bool mask_rows_only,
-                               const std::function<void(std::int64_t, torch::Tensor&)>& before_layer) const {
+                               const std::function<void(std::int64_t, torch::Tensor&)>& before_layer,
+                               const torch::Tensor& prefix) const {
   const auto n_layers = static_cast<std::int64_t>(layers_.size());
+  torch::Tensor mask = in.mask;  // [B, 1, 1, T]
+  if (prefix.defined())          // prefix keys are open to every row: [B, 1, 1, m + T]
+    mask = torch::cat({torch::zeros({in.B, 1, 1, prefix.size(2)}, mask.options()), mask}, 3);
   for (std::int64_t l = 0; l < n_layers; ++l) {
     if (before_layer) before_layer(l, h);
     const bool last = mask_rows_only && l == n_layers - 1;
-    h = layer_forward(layers_[l], h, in.mask, last ? in.mpos : torch::Tensor());
+    h = layer_forward(layers_[l], h, mask, last ? in.mpos : torch::Tensor(),
+                      prefix.defined() ? prefix[l] : torch::Tensor());
   }
   return h;
 }
@@ -403,14 +414,11 @@ torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<s
                                      const torch::Tensor& prompts, const torch::Tensor& prompt_index,
                                      PromptMode mode, const torch::Tensor& labels,
                                      const std::vector<torch::Tensor>* deep) const {
-  const auto& c = config_;
   const auto dev = options_.device;
-  const std::int64_t H = c.hidden_size;
   const std::int64_t n = deep ? (*deep)[0].size(1) : prompts.defined() ? prompts.size(1) : 0;
   const std::int64_t shift = mode == PromptMode::kCat ? n : 0;
   const ChunkInputs in = chunk_inputs(batch, row_ids, shift);
   const std::int64_t B = in.B;
-  const auto& mpos = in.mpos;
 
   auto h = embed(in);  // [B, L, H]
   torch::Tensor idx;   // [B] each row's prompt, on the device
@@ -441,11 +449,17 @@ torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<s
   }
   h = encoder(h, in, /*mask_rows_only=*/true, add_deep);
 
+  return mask_head(h, in, labels);
+}
+
+torch::Tensor Roberta::mask_head(const torch::Tensor& h, const ChunkInputs& in,
+                                 const torch::Tensor& labels) const {
+  const std::int64_t B = in.B, H = config_.hidden_size;
   torch::Tensor x;  // [B, H] hidden state at <mask>
   if (!layers_.empty()) {
     x = h.view({B, H});
   } else {
-    x = h.gather(1, mpos.view({B, 1, 1}).expand({B, 1, H})).view({B, H});
+    x = h.gather(1, in.mpos.view({B, 1, 1}).expand({B, 1, H})).view({B, H});
   }
   x = torch::gelu(torch::linear(x, head_dense_w_, head_dense_b_));                                  // [B, H]
   x = layer_norm(x, head_ln_w_, head_ln_b_);                                                        // [B, H]
@@ -453,12 +467,19 @@ torch::Tensor Roberta::forward_chunk(const MaskBatch& batch, const std::vector<s
 }
 
 torch::Tensor Roberta::layer_forward(const Layer& ly, const torch::Tensor& h, const torch::Tensor& mask,
-                                     const torch::Tensor& mpos) const {
+                                     const torch::Tensor& mpos, const torch::Tensor& prefix) const {
   const std::int64_t B = h.size(0), T = h.size(1), H = config_.hidden_size;
   const std::int64_t A = config_.num_attention_heads, D = H / A;
   auto qkv =
       torch::linear(h, ly.qkv_w, ly.qkv_b).view({B, T, 3, A, D}).permute({2, 0, 3, 1, 4});  // [3,B,A,T,D]
   auto q = qkv[0];
+  auto k = qkv[1], v = qkv[2];
+  if (prefix.defined()) {  // P-tuning v2: m prefix keys and values in front, [B, A, m + T, D]
+    const std::int64_t m = prefix.size(1);
+    const auto kv = prefix.view({2, 1, m, A, D}).permute({0, 1, 3, 2, 4}).expand({2, B, A, m, D});
+    k = torch::cat({kv[0], k}, 2);
+    v = torch::cat({kv[1], v}, 2);
+  }
   auto residual = h;
   std::int64_t Tq = T;
   if (mpos.defined()) {
@@ -467,7 +488,7 @@ torch::Tensor Roberta::layer_forward(const Layer& ly, const torch::Tensor& h, co
     residual = h.gather(1, mpos.view({B, 1, 1}).expand({B, 1, H}));  // [B, 1, H]
     Tq = 1;
   }
-  auto ctx = attention(q, qkv[1], qkv[2], mask).transpose(1, 2).reshape({B, Tq, H});  // [B, Tq, H]
+  auto ctx = attention(q, k, v, mask).transpose(1, 2).reshape({B, Tq, H});  // [B, Tq, H]
   auto a = layer_norm(torch::linear(ctx, ly.attn_out_w, ly.attn_out_b).add_(residual), ly.attn_ln_w,
                       ly.attn_ln_b);                                                          // [B, Tq, H]
   auto f = torch::gelu(torch::linear(a, ly.inter_w, ly.inter_b));                             // [B, Tq, F]
@@ -492,7 +513,8 @@ torch::Tensor Roberta::layer_inputs(const std::vector<std::int64_t>& ids) const 
   return torch::stack(out);  // [L-1, len, H]
 }
 
-torch::Tensor Roberta::hidden_states(const std::vector<std::vector<std::int64_t>>& rows, bool first_only) const {
+torch::Tensor Roberta::hidden_states(const std::vector<std::vector<std::int64_t>>& rows,
+                                     bool first_only) const {
   const auto& c = config_;
   const std::int64_t max_len = c.max_position_embeddings - c.pad_token_id - 1;
   for (std::size_t r = 0; r < rows.size(); ++r) {
@@ -515,7 +537,8 @@ torch::Tensor Roberta::hidden_states(const std::vector<std::vector<std::int64_t>
     std::vector<std::size_t> ids(count);
     for (std::size_t i = 0; i < count; ++i) ids[i] = r0 + i;
     const ChunkInputs in = chunk_inputs(batch, ids, 0);
-    const auto h = encoder(embed(in), in, /*mask_rows_only=*/false).to(torch::kCPU, torch::kFloat32);  // [B, L, H]
+    const auto h =
+        encoder(embed(in), in, /*mask_rows_only=*/false).to(torch::kCPU, torch::kFloat32);  // [B, L, H]
     for (std::size_t i = 0; i < count; ++i) {
       const auto len = first_only ? 1 : static_cast<std::int64_t>(rows[r0 + i].size());
       parts.push_back(h[static_cast<std::int64_t>(i)].narrow(0, 0, len));  // [len, H]
@@ -525,10 +548,98 @@ torch::Tensor Roberta::hidden_states(const std::vector<std::vector<std::int64_t>
   return torch::cat(parts).contiguous();  // [rows or sum of lengths, H]
 }
 
+torch::Tensor Roberta::mask_logits_grad(const MaskBatch& batch, const torch::Tensor& prompt,
+                                        const torch::Tensor& prefix, const torch::Tensor& label_ids) const {
+  const auto& c = config_;
+  const std::int64_t H = c.hidden_size, L = c.num_hidden_layers;
+  std::int64_t n = 0;
+  if (prompt.defined()) {
+    if (prompt.dim() != 2 || prompt.size(1) != H)
+      throw Error("mask_logits_grad: the prompt must be [n, " + std::to_string(H) + "]");
+    n = prompt.size(0);
+  }
+  if (prefix.defined() &&
+      (prefix.dim() != 4 || prefix.size(0) != L || prefix.size(1) != 2 || prefix.size(3) != H))
+    throw Error("mask_logits_grad: the prefix must be [" + std::to_string(L) + ", 2, m, " +
+                std::to_string(H) + "]");
+  check_inputs(batch, n, 0, torch::Tensor(), PromptMode::kCat, label_ids);
+  const auto K = label_ids.size(0);
+  if (batch.ids.empty())
+    return torch::empty({0, K}, torch::TensorOptions().device(options_.device).dtype(options_.dtype));
+  std::vector<std::size_t> rows(batch.ids.size());
+  for (std::size_t r = 0; r < rows.size(); ++r) rows[r] = r;
+  const ChunkInputs in = chunk_inputs(batch, rows, n);
+  auto h = embed(in);  // [B, L, H]
+  if (n > 0)
+    h = torch::cat({prompt.to(options_.device, options_.dtype).unsqueeze(0).expand({in.B, n, H}), h}, 1);
+  torch::Tensor pre;  // [L, 2, m, H] on the device
+  if (prefix.defined() && prefix.size(2) > 0) pre = prefix.to(options_.device, options_.dtype);
+  h = encoder(h, in, /*mask_rows_only=*/true, {}, pre);    // [B, 1, H]
+  return mask_head(h, in, label_ids.to(options_.device));  // [B, K]
+}
+
+std::vector<std::pair<std::string, torch::Tensor*>> Roberta::weight_slots() {
+  std::vector<std::pair<std::string, torch::Tensor*>> s = {{"embeddings.word.weight", &word_emb_},
+                                                           {"embeddings.position.weight", &pos_emb_},
+                                                           {"embeddings.token_type0.weight", &type_emb0_},
+                                                           {"embeddings.layer_norm.weight", &emb_ln_w_},
+                                                           {"embeddings.layer_norm.bias", &emb_ln_b_}};
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    auto& ly = layers_[l];
+    const std::string p = "layer." + std::to_string(l) + ".";
+    for (auto [name, t] : std::initializer_list<std::pair<const char*, torch::Tensor*>>{
+             {"qkv.weight", &ly.qkv_w},
+             {"qkv.bias", &ly.qkv_b},
+             {"attention_out.weight", &ly.attn_out_w},
+             {"attention_out.bias", &ly.attn_out_b},
+             {"attention_layer_norm.weight", &ly.attn_ln_w},
+             {"attention_layer_norm.bias", &ly.attn_ln_b},
+             {"intermediate.weight", &ly.inter_w},
+             {"intermediate.bias", &ly.inter_b},
+             {"output.weight", &ly.out_w},
+             {"output.bias", &ly.out_b},
+             {"output_layer_norm.weight", &ly.out_ln_w},
+             {"output_layer_norm.bias", &ly.out_ln_b}})
+      s.emplace_back(p + name, t);
+  }
+  for (auto [name, t] :
+       std::initializer_list<std::pair<const char*, torch::Tensor*>>{{"head.dense.weight", &head_dense_w_},
+                                                                     {"head.dense.bias", &head_dense_b_},
+                                                                     {"head.layer_norm.weight", &head_ln_w_},
+                                                                     {"head.layer_norm.bias", &head_ln_b_}})
+    s.emplace_back(name, t);
+  if (!decoder_w_.is_same(word_emb_)) s.emplace_back("head.decoder.weight", &decoder_w_);
+  s.emplace_back("head.decoder.bias", &decoder_b_);
+  return s;
+}
+
+torch::Tensor Roberta::token_rows(const std::vector<std::int64_t>& ids) const {
+  torch::NoGradGuard no_grad;
+  for (auto id : ids)
+    if (id < 0 || id >= config_.vocab_size) throw Error("token_rows: token id " + std::to_string(id) + " outside the vocabulary");
+  const auto idx = torch::tensor(ids, torch::kLong).to(options_.device);
+  const auto h = word_emb_.index_select(0, idx) + type_emb0_;                     // [n, H]
+  return layer_norm(h, emb_ln_w_, emb_ln_b_).to(torch::kCPU, torch::kFloat32);  // [n, H]
+}
+
+Roberta Roberta::trainable_copy() const {
+  Roberta m = *this;
+  const bool tied = decoder_w_.is_same(word_emb_);
+  for (auto& [name, t] : m.weight_slots()) *t = t->detach().clone().set_requires_grad(true);
+  if (tied) m.decoder_w_ = m.word_emb_;
+  return m;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Roberta::named_parameters() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& [name, t] : const_cast<Roberta*>(this)->weight_slots()) out.emplace_back(name, *t);
+  return out;
+}
+
 std::int64_t Roberta::parameter_bytes() const {
   std::int64_t total = 0;
-  for (const auto* t : {&word_emb_, &pos_emb_, &type_emb0_, &emb_ln_w_, &emb_ln_b_, &head_dense_w_, &head_dense_b_,
-                        &head_ln_w_, &head_ln_b_, &decoder_w_, &decoder_b_})
+  for (const auto* t : {&word_emb_, &pos_emb_, &type_emb0_, &emb_ln_w_, &emb_ln_b_, &head_dense_w_,
+                        &head_dense_b_, &head_ln_w_, &head_ln_b_, &decoder_w_, &decoder_b_})
     if (t->defined()) total += t->numel() * static_cast<std::int64_t>(t->element_size());
   for (const auto& ly : layers_)
     for (const auto* t : {&ly.qkv_w, &ly.qkv_b, &ly.attn_out_w, &ly.attn_out_b, &ly.attn_ln_w, &ly.attn_ln_b,

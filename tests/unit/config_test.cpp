@@ -171,7 +171,9 @@ TEST(Config, OldIniTextParsesAndPrintsBackIdentically) {
   printed.insert(printed.find(every_line) + every_line.size(), "select = best\n");
   printed +=
       "\n[icl]\ndemonstrations = 32\nseed = 42\n\n[classifier]\nhidden = 128\nepochs = 200\n"
-      "patience = 20\nlr = 0.001\nweight_decay = 0\nseed = 42\n";
+      "patience = 20\nlr = 0.001\nweight_decay = 0\nseed = 42\n"
+      "\n[optim]\nlr = 0\nbatch_size = 32\nsteps = 1000\nweight_decay = 0\nwarmup_steps = 0\npatience = 0\n"
+      "max_grad_norm = 1\nchunk_rows = 8\nseed = 42\n";
   EXPECT_EQ(c.to_ini(), printed);
   EXPECT_FALSE(c.task.planted_deep);
   EXPECT_EQ(parse_config_text(c.to_ini(), "new.ini").to_ini(), c.to_ini());
@@ -205,6 +207,15 @@ const std::map<std::string, std::string> kSamples = {{"method.name", "feature_bi
                                                      {"classifier.lr", "0.01"},
                                                      {"classifier.weight_decay", "0.0001"},
                                                      {"classifier.seed", "8"},
+                                                     {"optim.lr", "0.05"},
+                                                     {"optim.batch_size", "16"},
+                                                     {"optim.steps", "200"},
+                                                     {"optim.weight_decay", "0.01"},
+                                                     {"optim.warmup_steps", "10"},
+                                                     {"optim.patience", "5"},
+                                                     {"optim.max_grad_norm", "0.5"},
+                                                     {"optim.chunk_rows", "4"},
+                                                     {"optim.seed", "9"},
                                                      {"model.path", "/models/roberta-large"},
                                                      {"model.dtype", "float16"},
                                                      {"model.device", "cpu"},

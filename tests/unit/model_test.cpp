@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -621,3 +622,125 @@ TEST(Projection, RowsIndependentOfCandidateCountAndThreads) {
   at::set_num_threads(threads);
 }
 
+
+// ---- The differentiable forward (gradient-based methods) ----
+
+namespace {
+
+// A float64 copy of a tiny model with every weight trainable, a prompt [n, H] and a prefix
+// [L, 2, m, H] that require grad, and a fixed random linear functional of the logits as the loss.
+struct GradSetup {
+  Roberta model;
+  torch::Tensor prompt, prefix, weights;
+  MaskBatch batch = make_batch(false);
+  GradSetup(const std::string& dir, std::int64_t layers)
+      : model([&] {
+          bbt::model::LoadOptions o;
+          o.dtype = torch::kFloat64;
+          return Roberta::load(dir, o).trainable_copy();
+        }()) {
+    torch::manual_seed(31);
+    prompt = (torch::randn({3, kHidden}, torch::kFloat64) * 0.5).set_requires_grad(true);
+    prefix = (torch::randn({layers, 2, 2, kHidden}, torch::kFloat64) * 0.5).set_requires_grad(true);
+    weights = torch::randn({static_cast<std::int64_t>(batch.ids.size()), kLabels.size(0)}, torch::kFloat64);
+  }
+  torch::Tensor loss() const { return (model.mask_logits_grad(batch, prompt, prefix, kLabels) * weights).sum(); }
+};
+
+// Central differences at entry i of t (a leaf of s) against the autograd gradient g; returns the
+// relative error.
+double check_entry(GradSetup& s, const torch::Tensor& t, const torch::Tensor& g, std::int64_t i) {
+  const double eps = 1e-6;
+  auto flat = t.detach().view(-1);
+  const double x = flat[i].item<double>();
+  torch::NoGradGuard no_grad;
+  flat[i] = x + eps;
+  const double up = s.loss().item<double>();
+  flat[i] = x - eps;
+  const double down = s.loss().item<double>();
+  flat[i] = x;
+  const double fd = (up - down) / (2 * eps), ad = g.reshape(-1)[i].item<double>();
+  return std::abs(fd - ad) / std::max({std::abs(fd), std::abs(ad), 1e-6});
+}
+
+}  // namespace
+
+TEST(ModelGrad, AutogradMatchesCentralDifferencesInFloat64) {
+  GradSetup s(tiny_model("untied", false), 2);
+  const auto params = s.model.named_parameters();
+  s.loss().backward();
+  double worst = 0;
+  std::int64_t checked = 0;
+  auto check = [&](const std::string& what, const torch::Tensor& t) {
+    ASSERT_TRUE(t.grad().defined()) << what;
+    const auto g = t.grad().clone();
+    EXPECT_GT(g.abs().max().item<double>(), 1e-8) << what << ": no gradient reaches it";
+    // Three entries: the largest gradient and two fixed ones.
+    for (std::int64_t i : {g.abs().reshape(-1).argmax().item<std::int64_t>(), t.numel() / 3, t.numel() - 1}) {
+      const double rel = check_entry(s, t, g, i);
+      EXPECT_LE(rel, 1e-5) << what << " entry " << i;
+      worst = std::max(worst, rel);
+      ++checked;
+    }
+  };
+  check("prompt", s.prompt);
+  check("prefix", s.prefix);
+  for (const char* name : {"embeddings.word.weight", "embeddings.position.weight", "embeddings.layer_norm.weight",
+                           "layer.0.qkv.weight", "layer.0.qkv.bias", "layer.1.attention_out.weight",
+                           "layer.0.attention_layer_norm.bias", "layer.1.intermediate.weight",
+                           "layer.0.output.weight", "layer.1.output_layer_norm.weight", "head.dense.weight",
+                           "head.layer_norm.bias", "head.decoder.weight", "head.decoder.bias"}) {
+    const auto it = std::find_if(params.begin(), params.end(), [&](const auto& p) { return p.first == name; });
+    ASSERT_NE(it, params.end()) << name;
+    check(name, it->second);
+  }
+  std::printf("gradient check: %lld entries, worst relative error %.3g\n", static_cast<long long>(checked), worst);
+}
+
+TEST(ModelGrad, TrainableCopyKeepsTyingAndLeavesTheOriginalAlone) {
+  const auto dir = tiny_model("tied", true);
+  const auto model = Roberta::load(dir);
+  auto copy = model.trainable_copy();
+  const auto params = copy.named_parameters();
+  for (const auto& [name, t] : params) {
+    EXPECT_TRUE(t.requires_grad()) << name;
+    EXPECT_NE(name, "head.decoder.weight");  // tied: trained once, as the word embeddings
+  }
+  // 5 embedding tensors, 12 per layer, 4 head + decoder bias.
+  EXPECT_EQ(params.size(), 5u + 12u * 2 + 5u);
+  const auto batch = make_batch(false);
+  const auto before = model.mask_logits(batch, random_prompts(1, 4), torch::zeros({4}, torch::kLong),
+                                        PromptMode::kCat, kLabels);
+  {
+    torch::NoGradGuard no_grad;
+    params[0].second.add_(torch::randn_like(params[0].second) * 0.5);  // the word embeddings, and the tied decoder
+  }
+  const auto moved = copy.mask_logits(batch, random_prompts(1, 4), torch::zeros({4}, torch::kLong),
+                                      PromptMode::kCat, kLabels);
+  EXPECT_GT(max_diff(before, moved), 1e-3);
+  EXPECT_TRUE(torch::equal(before, model.mask_logits(batch, random_prompts(1, 4), torch::zeros({4}, torch::kLong),
+                                                     PromptMode::kCat, kLabels)));
+}
+
+TEST(ModelGrad, ForwardMatchesInferenceAndAOneLayerPrefixEqualsTheCatPrompt) {
+  const auto dir = tiny_model("one_layer", true, 1);
+  const auto model = Roberta::load(dir);
+  const auto batch = make_batch(false);
+  const auto p = random_prompts(1, 6);  // [1, n, H]
+  const auto want = model.mask_logits(batch, p, torch::zeros({4}, torch::kLong), PromptMode::kCat, kLabels);
+  const auto got = model.mask_logits_grad(batch, p[0], torch::Tensor(), kLabels);
+  EXPECT_LE(max_diff(got, want), 1e-5);
+  // One layer: the mask row sees the prompt rows only as keys and values, so the prefix
+  // (W_k p + b_k, W_v p + b_v) gives the same logits with no prompt rows at all.
+  const auto params = model.named_parameters();
+  const auto w = params[5].second, b = params[6].second;  // layer.0.qkv
+  ASSERT_EQ(params[5].first, "layer.0.qkv.weight");
+  const auto kv = torch::linear(p[0], w, b).view({kPrompt, 3, kHidden});  // [n, 3, H]
+  const auto prefix = torch::stack({kv.select(1, 1), kv.select(1, 2)}).unsqueeze(0);  // [1, 2, n, H]
+  EXPECT_LE(max_diff(model.mask_logits_grad(batch, torch::Tensor(), prefix, kLabels), want), 1e-5);
+  EXPECT_GT(max_diff(model.mask_logits_grad(batch, torch::Tensor(), torch::Tensor(), kLabels), want), 1e-3);
+  EXPECT_THROW(model.mask_logits_grad(batch, torch::zeros({2, kHidden + 1}), torch::Tensor(), kLabels),
+               bbt::Error);
+  EXPECT_THROW(model.mask_logits_grad(batch, torch::Tensor(), torch::zeros({2, 2, 2, kHidden}), kLabels),
+               bbt::Error);
+}

@@ -19,10 +19,11 @@
 namespace bbt::app {
 
 // What the job trains (or, for the baselines, does not): key method.name.
-enum class MethodName { kBbt, kBbtv2, kManual, kIcl, kFeatureMlp, kFeatureBilstm };
+enum class MethodName { kBbt, kBbtv2, kManual, kIcl, kFeatureMlp, kFeatureBilstm, kPromptTuning, kPtuningV2 };
 
 struct MethodConfig {
-  MethodName name = MethodName::kBbt;  // bbt | bbtv2 | manual | icl | feature_mlp | feature_bilstm
+  // bbt | bbtv2 | manual | icl | feature_mlp | feature_bilstm | prompt_tuning | ptuning_v2
+  MethodName name = MethodName::kBbt;
 };
 
 // Whether the method feeds a continuous prompt (placeholders after <s> in add mode); the
@@ -111,6 +112,20 @@ struct ClassifierConfig {
   std::int64_t seed = 42;    // initial weights
 };
 
+// The gradient-based methods' optimiser (prompt_tuning, ptuning_v2): AdamW on rank 0, README
+// "Gradient-based baselines" gives the reasons for the defaults.
+struct OptimConfig {
+  double lr = 0;              // 0: the method's default (prompt_tuning 0.3, ptuning_v2 0.01)
+  int batch_size = 32;        // examples per step (the k-shot train set of a 2-class task)
+  long steps = 1000;          // optimiser steps at most
+  double weight_decay = 0.0;  // AdamW's decoupled decay
+  long warmup_steps = 0;      // linear warm-up; then linear decay to 0 at the last step
+  long patience = 0;          // dev evaluations without a better metric before stopping; 0: never
+  double max_grad_norm = 1.0; // clip the mini-batch gradient's norm to this; 0: no clipping
+  int chunk_rows = 8;         // rows per forward/backward pass (the unit ranks share)
+  std::int64_t seed = 42;     // mini-batch order (and ptuning_v2's initial prefix)
+};
+
 struct OutputConfig {
   std::string dir = "results";
   std::string run_name;       // default: <task>-<split_seed>-<timestamp>
@@ -130,6 +145,7 @@ struct RunConfig {
   OutputConfig output;
   IclConfig icl;
   ClassifierConfig classifier;
+  OptimConfig optim;
 
   // Checks every value (ranges, cross-key rules); throws bbt::UsageError naming key and value.
   void validate() const;

@@ -32,7 +32,8 @@ struct RunHeader {
   std::int64_t n_train = 0, n_dev = 0, n_test = 0;
   std::vector<std::int64_t> train_index, dev_index, train_labels, dev_labels, label_ids;
   std::int64_t dropped_train = 0, dropped_test = 0;
-  // BBTv2: [L, 2] row-major (schema::kLayerStats) and the dense prompt's shape {L, n, H}.
+  // BBTv2: [L, 2] row-major (schema::kLayerStats); the dense kept prompt's shape (/best/prompt):
+  // BBTv2 {L, n, H}, prompt_tuning {n, H}, ptuning_v2 {L, 2, n, H}; empty: none.
   std::vector<double> layer_stats;
   std::vector<std::size_t> deep_prompt_shape;
 };
@@ -115,6 +116,9 @@ Checkpoint read_checkpoint(const std::string& path, methods::Method& method);
 std::vector<double> read_layer_stats(const std::string& path);
 // The kept prompt (/best/z); an error naming the file when no dev evaluation wrote it yet.
 std::vector<double> read_kept_prompt(const std::string& path);
+// The dense kept prompt /best/prompt of a finished run (prompt_tuning: [n, H]) and its shape;
+// throws naming the file when it has none or it is not written (a run still training).
+std::vector<double> read_dense_prompt(const std::string& path, std::vector<std::size_t>& shape);
 // True when the run neither finished nor ever wrote a checkpoint slot (a failed start).
 bool never_checkpointed(const std::string& path);
 // "none" (no file), "partial" (no usable checkpoint), "checkpoint" or "finished": what a job

@@ -12,6 +12,7 @@
 #include "bbt/cluster/mpi.hpp"
 #include "bbt/core/evaluator.hpp"
 #include "bbt/core/layer_stats.hpp"
+#include "bbt/core/tuning.hpp"
 
 namespace bbt::cluster {
 
@@ -32,6 +33,14 @@ struct EvalCosts {
   double forward = 0, comm = 0;  // rank 0's own forward and gather seconds
   std::vector<double> bytes_sent, bytes_received;
   std::vector<double> rank_forward, rank_comm;
+};
+
+// What one gradient request gave rank 0: sums over the step's rows (chunk sums added in chunk
+// order, so any rank count gives the same bits).
+struct Gradient {
+  double loss_sum = 0;
+  std::int64_t correct = 0;
+  std::vector<double> grad;
 };
 
 // Test-only hooks on the serving ranks; production jobs leave them empty.
@@ -69,6 +78,14 @@ class Cluster {
   // Rank 0: every rank's peak host RSS and peak device memory (bytes), as {rss, device} per rank
   // in rank order (2 x ranks values).
   std::vector<double> peak_memory();
+  // Rank 0, gradient-based methods: the cross-entropy loss sum, correct count and gradient sum of
+  // the train rows `rows` under the tuned parameters `params` (every rank gets them), computed in
+  // chunks of chunk_rows consecutive entries of `rows`, whole chunks per rank; rank 0 adds the
+  // chunks' results in chunk order. Costs: parameters and row ids out, chunk results back.
+  Gradient gradient(core::Tuned kind, const std::vector<double>& params, const std::vector<std::int64_t>& rows,
+                    std::int64_t chunk_rows, EvalCosts* costs = nullptr);
+  // Rank 0: logits [split size x K] of the tuned parameters, rows shared as evaluate's.
+  std::vector<float> tuned_logits(Split split, core::Tuned kind, const std::vector<double>& params);
   // Rank 0: whether any rank received a stop signal (SIGTERM, SIGUSR1) since the job began.
   bool stop_requested();
   // Rank 0: tells the serving ranks to return `code` from serve().
@@ -85,6 +102,9 @@ class Cluster {
   std::vector<double> report_clocks();
   std::vector<double> gather_memory();
   void serve_layer(std::int64_t cols);
+  Gradient gradient_share(core::Tuned kind, const std::vector<double>& params, const std::vector<std::int64_t>& rows,
+                          std::int64_t chunk_rows);
+  std::vector<float> tuned_logits_share(Split split, core::Tuned kind, const std::vector<double>& params);
   std::vector<float> query_share(core::RowQuery query, const core::EncodedSplit& inputs, EvalCosts* costs);
 
   MpiSession& mpi_;

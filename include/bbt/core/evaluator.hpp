@@ -64,6 +64,8 @@ class Evaluator {
   std::int64_t chunk_rows() const { return chunk_rows_; }
   const model::Roberta& model() const { return model_; }
   const model::Projection& projection() const { return projection_; }
+  // Cat mode's p0 in the compute dtype on the device (undefined: none).
+  const torch::Tensor& p0() const { return p0_; }
 
  private:
   // Logits of pairs begin..end-1 whose candidates' deep prompts are `layers` (one [C' or 1, n, H]

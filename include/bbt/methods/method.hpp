@@ -38,6 +38,7 @@ struct Fit {
   double user_bytes = 0;                // rank 0's own model: classifier, optimiser state, features
   std::int64_t tuned_parameters = 0;    // trained weights (0: none, as the manual prompt and ICL)
   std::string summary;                  // one line for the log
+  std::vector<double> prompt;           // a gradient method's kept parameters, dense (/best/prompt)
 };
 
 // A method's checkpoint state as named matrices (no field names leak into the loop).

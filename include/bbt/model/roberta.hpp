@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bbt/model/config.hpp"
@@ -65,6 +66,23 @@ class Roberta {
   // every token of every row concatenated, [sum of row lengths, H], or with first_only each row's
   // <s> alone, [rows, H]. The features of the feature-classifier baselines.
   torch::Tensor hidden_states(const std::vector<std::vector<std::int64_t>>& rows, bool first_only) const;
+  // The gradient-based methods' forward: logits [rows, K] in the compute dtype on the device, all
+  // rows in ONE forward pass (the caller chunks), with autograd on: whatever requires grad among
+  // `prompt` [n, H] (cat mode: in front of every row, no position embedding; undefined = none),
+  // `prefix` [L, 2, m, H] (P-tuning v2: layer l's m keys prefix[l][0] and values prefix[l][1],
+  // after the key/value projections, in front of that layer's own, open to every row; undefined =
+  // none) and the weights (of a trainable_copy()) gets gradients. Rows as mask_logits' cat mode.
+  torch::Tensor mask_logits_grad(const MaskBatch& batch, const torch::Tensor& prompt,
+                                 const torch::Tensor& prefix, const torch::Tensor& label_ids) const;
+  // The embedding layer's output for tokens `ids` with no position (LayerNorm(word + type)): [n, H]
+  // float32 on the CPU. Prompt tuning's initial prompt from sampled vocabulary rows.
+  torch::Tensor token_rows(const std::vector<std::int64_t>& ids) const;
+  // A copy whose weights are fresh leaves that require grad (model tuning); a tied decoder stays
+  // tied to the word embeddings. The original is untouched.
+  Roberta trainable_copy() const;
+  // Every distinct weight tensor in one fixed order, with its Hub-like name ("layer.3.qkv.weight"):
+  // handles to the model's own storage (an optimiser updates them in place under NoGradGuard).
+  std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const;
   // Bytes held by the weights (the "server" side of one replica).
   std::int64_t parameter_bytes() const;
 
@@ -86,8 +104,12 @@ class Roberta {
   torch::Tensor embed(const ChunkInputs& in) const;  // [B, L, H]
   // The layers on h [B, T, H]; with mask_rows_only the last layer runs at the <mask> rows alone
   // ([B, 1, H] out). before_layer (if set) may change the hidden states entering layer l.
+  // prefix: undefined, or [L, 2, m, H] (see mask_logits_grad).
   torch::Tensor encoder(torch::Tensor h, const ChunkInputs& in, bool mask_rows_only,
-                        const std::function<void(std::int64_t, torch::Tensor&)>& before_layer = {}) const;
+                        const std::function<void(std::int64_t, torch::Tensor&)>& before_layer = {},
+                        const torch::Tensor& prefix = {}) const;
+  // The MLM head at the <mask> rows of the encoder's output h: [B, K] for the verbalizer labels.
+  torch::Tensor mask_head(const torch::Tensor& h, const ChunkInputs& in, const torch::Tensor& labels) const;
   // One forward pass over the rows row_ids of batch: [rows, K] in the compute dtype on the device.
   // deep: nullptr, or one [1 or C, n, H] tensor per layer (then prompts is undefined).
   torch::Tensor forward_chunk(const MaskBatch& batch, const std::vector<std::size_t>& row_ids,
@@ -102,8 +124,11 @@ class Roberta {
                            const torch::Tensor& prompt_index, PromptMode mode, const torch::Tensor& label_ids,
                            const std::vector<torch::Tensor>* deep) const;
   // One encoder layer on h [B, T, H]; when mpos is defined only the <mask> rows leave it ([B, 1, H]).
+  // prefix [2, m, H] (undefined = none): keys and values in front; mask then covers m + T columns.
   torch::Tensor layer_forward(const Layer& ly, const torch::Tensor& h, const torch::Tensor& mask,
-                              const torch::Tensor& mpos) const;
+                              const torch::Tensor& mpos, const torch::Tensor& prefix = {}) const;
+  // Every weight slot, named, in one fixed order (the tied decoder once, as the word embeddings).
+  std::vector<std::pair<std::string, torch::Tensor*>> weight_slots();
   // Rows row0..row0+rows-1 sorted by length and split into runs of >= min_group rows that
   // minimise padded tokens + group_cost tokens per run.
   static std::vector<std::vector<std::size_t>> length_groups(const MaskBatch& batch, std::size_t row0,

@@ -1,0 +1,50 @@
+#pragma once
+// The paper's gradient-based baselines that tune a prompt through the model's gradients: prompt
+// tuning (Lester et al. 2021: n soft prompt rows in front of the input, cat mode) and P-tuning v2
+// (Liu et al. 2021: prefix keys and values at every layer). Each step's mini-batch is shared over
+// the ranks in fixed chunks (cluster.gradient: the chunks' gradients are added on rank 0 in chunk
+// order), rank 0 applies AdamW and the new parameters travel with the next request, so any rank
+// count gives the same bits. Dev every eval_every steps; a strictly better dev metric keeps the
+// parameters; patience evaluations without one end the training.
+#include <cstdint>
+#include <vector>
+
+#include "bbt/core/tuning.hpp"
+#include "bbt/methods/method.hpp"
+
+namespace bbt::methods {
+
+struct TuningOptions {
+  core::Tuned kind = core::Tuned::kPrompt;
+  std::vector<double> init;  // the flat initial parameters ([n, H] or [L, 2, m, H] row-major)
+  std::vector<std::size_t> shape;
+  double lr = 0.01, weight_decay = 0.0, max_grad_norm = 1.0;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  long steps = 1000, warmup_steps = 0, eval_every = 100, patience = 0;  // patience 0: none
+  std::int64_t batch_size = 32, chunk_rows = 8;
+  std::uint64_t seed = 42;  // the mini-batch order
+};
+
+class PromptTuning final : public NoStepMethod {
+ public:
+  explicit PromptTuning(TuningOptions options);
+
+  // Per step: mean train loss and accuracy of the mini-batch, gradient norm (before clipping),
+  // learning rate, and the dev metric (NaN when dev did not run).
+  std::vector<SeriesSpec> series() const override;
+  Fit fit(cluster::Cluster& cluster, const core::Scorer& scorer) override;
+  std::vector<float> split_logits(cluster::Cluster& cluster, cluster::Split split,
+                                  const Eigen::VectorXd& kept) override;
+  std::string state_group() const override { return "tuning"; }
+
+  // The learning rate of step t (0-based): linear warm-up over warmup_steps, then linear decay to
+  // 0 at the last step.
+  double learning_rate(long t) const;
+  const std::vector<double>& kept() const { return kept_; }
+
+ private:
+  TuningOptions o_;
+  std::vector<double> kept_;  // the parameters dev kept
+};
+
+}  // namespace bbt::methods
