@@ -24,23 +24,6 @@ for method in $methods; do
     check "$method: mpirun -np $n finishes" test $? -eq 0
   done
 done
-same_bits() {  # same_bits A.h5 B.h5: every dataset but clocks
-  "$PYTHON" - "$1" "$2" <<'PY'
-import sys, h5py, numpy as np
-a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
-names = []
-a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
-ok = True
-for n in names:
-    if n.startswith(("run/seconds", "checkpoint/", "cost/")) or "seconds" in n:
-        continue
-    x, y = a[n][()], b[n][()]
-    if not np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True):
-        print("  differs:", n); ok = False
-print("  compared", len(names), "datasets")
-sys.exit(0 if ok else 1)
-PY
-}
 for method in $methods; do
   [[ $method == prompt_tuning ]] &&
     check "$method: -np 1 and -np 2 agree bit for bit" same_bits results/${method}1/run.h5 results/${method}2/run.h5
