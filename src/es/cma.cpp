@@ -425,8 +425,10 @@ void Cma::tell(const Eigen::VectorXd& fitness) {
   for (int i = 0; i < lambda; ++i)
     sorted_f[i] = std::isfinite(fitness[order[i]]) ? fitness[order[i]] : std::numeric_limits<double>::infinity();
   // pycma's flat fitness (_CMAStopDict): the best not better than the value at rank
-  // floor(0.75 lambda), counted in a row.
-  const bool flat = s.format >= 2 && !(sorted_f[0] < sorted_f[static_cast<int>(0.75 * lambda)]);
+  // floor(0.75 lambda), counted in a row. Only finite values count: a generation of non-finite
+  // losses is the loop's error to report (app/train.cpp), not a plateau.
+  const int flat_rank = static_cast<int>(0.75 * lambda);
+  const bool flat = s.format >= 2 && n_finite > flat_rank && !(sorted_f[0] < sorted_f[flat_rank]);
 
   // With no finite value there is nothing to learn: keep the distribution as it is.
   if (n_finite > 0) {

@@ -371,6 +371,16 @@ TEST(Cma, StopReasons) {
     twin.tell(tied_values(twin.popsize()));
   }
   EXPECT_EQ(tied.sigma(), twin.sigma());
+  // Generations of non-finite values only are no plateau (the loop reports them as an error).
+  {
+    Cma broken(options_for(4));
+    for (int g = 0; g < 3; ++g) {
+      (void)broken.ask();
+      broken.tell(Eigen::VectorXd::Constant(broken.popsize(), std::numeric_limits<double>::quiet_NaN()));
+    }
+    EXPECT_EQ(broken.state().flat_generations, 0);
+    EXPECT_NE(broken.stop_reason(), "tolflatfitness");
+  }
   // Flat generations apart never stop the run: the count restarts at every generation that is not.
   {
     Cma apart(options_for(4));
