@@ -55,7 +55,7 @@ const Names<DevSelect> kDevSelectNames = {{DevSelect::best, "best"}, {DevSelect:
 const Names<core::LossType> kLossNames = {
     {core::LossType::ce, "ce"}, {core::LossType::hinge, "hinge"}, {core::LossType::neg_acc, "neg_acc"}};
 const std::vector<std::string> kTaskNames = {"sst2", "yelp_polarity", "ag_news", "dbpedia", "mrpc",
-                                             "snli", "rte",           "custom",  "planted"};
+                                             "snli", "rte",           "mnli",    "custom", "planted"};
 
 std::string format_double(double v) {
   std::ostringstream ss;
@@ -179,13 +179,14 @@ std::vector<ConfigKey> make_table() {
     enum_key("model.device", &C::model, &M::device, kDeviceNames, "auto | cpu | cuda (auto: the GPU of the node-local rank when CUDA is available)"),
     scalar_key("model.threads", &C::model, &M::threads, "torch threads per rank; 0 = the rank's share of the CPUs it may use (affinity, divided among the node's ranks sharing them)",
                +[](const C&, const int& v) { return v >= 0 && v <= 1024; }, "expected 0..1024"),
-    scalar_key("task.name", &C::task, &T::name, "sst2 | yelp_polarity | ag_news | dbpedia | mrpc | snli | rte | custom | planted"),
+    scalar_key("task.name", &C::task, &T::name, "sst2 | yelp_polarity | ag_news | dbpedia | mrpc | snli | rte | mnli | custom | planted (mnli: the pre-trained prompt's source task, README 'Pre-trained prompt')"),
     scalar_key("task.data_dir", &C::task, &T::data_dir, "directory holding the task's standard file names"),
     scalar_key("task.train_file", &C::task, &T::train_file, "train file (overrides data_dir)"),
-    scalar_key("task.dev_file", &C::task, &T::dev_file, "unused by BBT's protocol (dev comes from train); kept for custom splits"),
+    scalar_key("task.dev_file", &C::task, &T::dev_file, "dev file, read only with task.k_shot = 0 (otherwise dev comes from train, BBT's protocol)"),
     scalar_key("task.test_file", &C::task, &T::test_file, "test file (overrides data_dir)"),
-    scalar_key("task.k_shot", &C::task, &T::k_shot, "examples per class for train (and again for dev)",
-               +[](const C&, const int& v) { return v >= 1 && v <= 100000; }, "expected 1..100000"),
+    scalar_key("task.k_shot", &C::task, &T::k_shot, "examples per class for train (and again for dev); 0 = the whole train file is train and task.dev_file (if given) is dev, for the gradient-based methods (the pre-trained prompt's full-data prompt tuning)",
+               +[](const C& c, const int& v) { return (v >= 1 && v <= 100000) || (v == 0 && full_data_method(c.method.name)); },
+               "expected 1..100000 (0, the whole train file, for prompt_tuning and ptuning_v2 only)"),
     scalar_key("task.split_seed", &C::task, &T::split_seed, "seed of the k-shot split (numpy legacy shuffle)",
                +[](const C&, const std::int64_t& v) { return v >= 0 && v <= 4294967295LL; }, "expected 0..2^32-1 (numpy's legacy seed range)"),
     scalar_key("task.template", &C::task, &T::template_text, "custom tasks: template with {prompt}, {text}, {text_b}, <mask>",
@@ -195,6 +196,8 @@ std::vector<ConfigKey> make_table() {
     enum_key("task.metric", &C::task, &T::metric, kMetricNames, "custom tasks: accuracy | f1"),
     scalar_key("task.planted_seed", &C::task, &T::planted_seed, "planted task: seed of the hidden prompt z* and the random sentences",
                +[](const C&, const std::int64_t& v) { return v >= 0; }, "expected >= 0"),
+    scalar_key("task.planted_text_seed", &C::task, &T::planted_text_seed, "planted task: seed of the random sentences (-1 = task.planted_seed); two tasks with the same planted_seed and other text seeds share the hidden prompt (README 'Pre-trained prompt')",
+               +[](const C&, const std::int64_t& v) { return v >= -1; }, "expected -1 or >= 0"),
     scalar_key("task.planted_pool", &C::task, &T::planted_pool, "planted task: labelled examples the k-shot split draws from",
                +[](const C&, const int& v) { return v >= 4 && v <= 10000000; }, "expected 4..10000000"),
     scalar_key("task.planted_test", &C::task, &T::planted_test, "planted task: held-out test examples",
@@ -443,6 +446,10 @@ std::uint32_t posix_cksum(const std::string& bytes) {
 }  // namespace
 
 bool uses_prompt(MethodName name) { return name == MethodName::kBbt || name == MethodName::kBbtv2; }
+
+bool full_data_method(MethodName name) {
+  return name == MethodName::kPromptTuning || name == MethodName::kPtuningV2;
+}
 
 std::string method_spelling(MethodName name) {
   for (const auto& [value, spelling] : kMethodNames)

@@ -20,6 +20,9 @@ std::vector<std::size_t> all_positions(std::size_t n) {
   return v;
 }
 
+// task.k_shot = 0: every row is train, in file order; no dev drawn.
+data::KShotSplit whole_file(std::size_t n) { return {all_positions(n), {}}; }
+
 data::EncodeFn encoder(const text::Tokenizer& tok) {
   return [&tok](std::string_view s) { return tok.encode(s); };
 }
@@ -104,6 +107,7 @@ TaskData prepare_task_data(const RunConfig& config, const TaskInfo& task, const 
   if (t.name == "planted") {
     core::PlantedOptions o;
     o.seed = t.planted_seed;
+    o.text_seed = t.planted_text_seed;
     o.pool = t.planted_pool;
     o.test = t.planted_test;
     o.n_prompt_tokens = config.prompt.n_tokens;
@@ -117,8 +121,15 @@ TaskData prepare_task_data(const RunConfig& config, const TaskInfo& task, const 
       throw UsageError(
           "task.planted_deep = true adds the hidden prompt to every layer's input: it needs prompt.mode = "
           "add");
-    core::PlantedTask planted = t.planted_deep ? core::make_planted_task(deep_planter(config, task, evaluator, o), o)
-                                         : core::make_planted_task(evaluator, o);
+    // The hidden prompt is A z* whatever p0 is: a run with p0 (the pre-trained prompt) faces the
+    // same task as one without, so the two can be compared.
+    core::PlantedTask planted =
+        t.planted_deep ? core::make_planted_task(deep_planter(config, task, evaluator, o), o)
+        : evaluator.p0().defined()
+            ? core::make_planted_task(core::Evaluator(evaluator.model(), evaluator.projection(), torch::Tensor(),
+                                                      task.label_ids, config.prompt.mode, evaluator.chunk_rows()),
+                                      o)
+            : core::make_planted_task(evaluator, o);
     if (!uses_prompt(config.method.name) && add) {
       // The same sentences and labels without the prompt placeholders after <s>.
       for (core::EncodedSplit* s : {&planted.pool, &planted.test})
@@ -129,7 +140,7 @@ TaskData prepare_task_data(const RunConfig& config, const TaskInfo& task, const 
         }
     }
     std::vector<int> labels(planted.pool.labels.begin(), planted.pool.labels.end());
-    const auto split = data::sample_k_shot(labels, 2, t.k_shot, t.split_seed);
+    const auto split = t.k_shot == 0 ? whole_file(labels.size()) : data::sample_k_shot(labels, 2, t.k_shot, t.split_seed);
     out.train = planted.pool.subset(split.train_index);
     out.dev = planted.pool.subset(split.dev_index);
     out.test = std::move(planted.test);
@@ -146,14 +157,22 @@ TaskData prepare_task_data(const RunConfig& config, const TaskInfo& task, const 
 
   const TaskFile train = read_task_file(config, task, tokenizer, files.train);
   for (const auto& [reason, count] : train.dropped) out.dropped["train: " + reason] += count;
-  const auto split = data::sample_k_shot(train.encoded.labels(), task.spec.num_labels, t.k_shot, t.split_seed,
-                                         task.spec.label_words);
+  const auto split = t.k_shot == 0 ? whole_file(train.encoded.examples.size())
+                                   : data::sample_k_shot(train.encoded.labels(), task.spec.num_labels, t.k_shot,
+                                                         t.split_seed, task.spec.label_words);
   out.train = to_split(train.encoded, split.train_index);
   out.dev = to_split(train.encoded, split.dev_index);
   for (std::size_t p : split.train_index)
     out.train_index.push_back(static_cast<std::int64_t>(train.encoded.source_index[p]));
   for (std::size_t p : split.dev_index)
     out.dev_index.push_back(static_cast<std::int64_t>(train.encoded.source_index[p]));
+  std::string dev_from;
+  if (t.k_shot == 0 && !files.dev.empty()) {  // full-data training: dev is its own file, whole
+    const TaskFile dev = read_task_file(config, task, tokenizer, files.dev);
+    for (const auto& [reason, count] : dev.dropped) out.dropped["dev: " + reason] += count;
+    out.dev = to_split(dev.encoded, all_positions(dev.encoded.examples.size()));
+    dev_from = " (" + files.dev + ")";
+  }
 
   if (config.eval.test) {
     const TaskFile test = read_task_file(config, task, tokenizer, files.test);
@@ -161,8 +180,8 @@ TaskData prepare_task_data(const RunConfig& config, const TaskInfo& task, const 
     out.test = to_split(test.encoded, all_positions(test.encoded.examples.size()));
   }
   summary << "task " << task.spec.name << ": " << train.rows << " train rows (" << files.train
-          << "), k-shot " << t.k_shot << " per class -> " << out.train.size() << " train / " << out.dev.size()
-          << " dev; " << out.test.size() << " test (" << files.test << ")";
+          << "), " << (t.k_shot == 0 ? std::string("whole file") : "k-shot " + std::to_string(t.k_shot) + " per class")
+          << " -> " << out.train.size() << " train / " << out.dev.size() << " dev" << dev_from << "; " << out.test.size() << " test (" << files.test << ")";
   for (const auto& [reason, count] : out.dropped)
     if (count > 0) summary << "; dropped " << count << " (" << reason << ")";
   out.summary = summary.str();

@@ -57,7 +57,7 @@ EncodedSplit planted_sentences(const PlantedOptions& o, int count, std::uint64_t
 
 PlantedTask make_planted_task(const Evaluator& evaluator, const PlantedOptions& o) {
   if (evaluator.num_labels() != 2) throw Error("planted task: needs exactly two label words");
-  Rng text_rng(derive_seed(static_cast<std::uint64_t>(o.seed), 1));
+  Rng text_rng(derive_seed(static_cast<std::uint64_t>(o.text_seed >= 0 ? o.text_seed : o.seed), 1));
   PlantedTask task;
   task.pool = random_sentences(text_rng, o.pool, o);
   task.test = random_sentences(text_rng, o.test, o);

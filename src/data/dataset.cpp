@@ -99,6 +99,48 @@ void expect_columns(const std::vector<std::string>& fields, std::size_t n, const
                 std::to_string(fields.size()));
 }
 
+// entailment / neutral / contradiction, Hugging Face's NLI label order (verbalizer Yes, Maybe, No).
+long nli_label(const std::string& gold) {
+  if (gold == "entailment") return 0;
+  if (gold == "neutral") return 1;
+  if (gold == "contradiction") return 2;
+  return -1;
+}
+
+// GLUE MNLI: train.tsv has 12 columns, dev_matched.tsv / dev_mismatched.tsv 16 (five annotator
+// labels); Hugging Face's loader reads them by header name with no quoting, so we do too.
+Dataset read_mnli_tsv(const std::string& path, int num_labels) {
+  const std::string text = read_text_file(path);
+  const std::vector<Line> lines = split_lines(text);
+  const std::vector<std::string> header = split_tabs(lines.at(0).text);
+  auto column = [&](const char* name) {
+    const auto it = std::find(header.begin(), header.end(), name);
+    if (it == header.end())
+      throw Error(where(path, lines[0].number) + ": the MNLI TSV header has no column '" + name + "'" +
+                  (std::string(name) == "gold_label" ? " (a GLUE test split has no labels; test on dev_matched.tsv)" : ""));
+    return static_cast<std::size_t>(it - header.begin());
+  };
+  const std::size_t s1 = column("sentence1"), s2 = column("sentence2"), gold = column("gold_label");
+  Dataset data;
+  data.path = path;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const std::size_t line = lines[i].number;
+    std::vector<std::string> f = split_tabs(lines[i].text);
+    expect_columns(f, header.size(), path, line);
+    if (f[gold] == "-") {  // no majority among the annotators: dropped, as SNLI's
+      ++data.dropped["no_gold_label"];
+      continue;
+    }
+    Example ex;
+    ex.source_line = line;
+    ex.label = check_label(nli_label(f[gold]), num_labels, f[gold], path, line);
+    ex.text = std::move(f[s1]);
+    ex.text_b = std::move(f[s2]);
+    data.examples.push_back(std::move(ex));
+  }
+  return data;
+}
+
 Dataset read_glue_tsv(Format format, const std::string& path, int num_labels) {
   const std::string text = read_text_file(path);
   const std::vector<Line> lines = split_lines(text);
@@ -234,11 +276,7 @@ Dataset read_jsonl(Format format, const std::string& path, int num_labels) {
         ++data.dropped["no_gold_label"];
         continue;
       }
-      long label = -1;
-      if (gold == "entailment") label = 0;
-      if (gold == "neutral") label = 1;
-      if (gold == "contradiction") label = 2;
-      ex.label = check_label(label, num_labels, gold, path, l.number);
+      ex.label = check_label(nli_label(gold), num_labels, gold, path, l.number);
       ex.text = require_string(obj, "sentence1", path, l.number);
       ex.text_b = require_string(obj, "sentence2", path, l.number);
     } else {
@@ -264,6 +302,8 @@ std::string format_name(Format format) {
       return "MRPC TSV";
     case Format::rte_tsv:
       return "RTE TSV";
+    case Format::mnli_tsv:
+      return "MNLI TSV";
     case Format::yelp_csv:
       return "Yelp polarity CSV";
     case Format::ag_news_csv:
@@ -284,6 +324,8 @@ Dataset read_dataset(Format format, const std::string& path, int num_labels) {
     case Format::mrpc_tsv:
     case Format::rte_tsv:
       return read_glue_tsv(format, path, num_labels);
+    case Format::mnli_tsv:
+      return read_mnli_tsv(path, num_labels);
     case Format::yelp_csv:
     case Format::ag_news_csv:
     case Format::dbpedia_csv:

@@ -40,7 +40,7 @@ std::string trim(const std::string& s) {
 }  // namespace
 
 std::vector<std::string> builtin_task_names() {
-  return {"sst2", "yelp_polarity", "ag_news", "dbpedia", "mrpc", "snli", "rte"};
+  return {"sst2", "yelp_polarity", "ag_news", "dbpedia", "mrpc", "snli", "rte", "mnli"};
 }
 
 TaskSpec builtin_task(const std::string& name) {
@@ -64,6 +64,9 @@ TaskSpec builtin_task(const std::string& name) {
     return make(name, pair, {"Yes", "Maybe", "No"}, Metric::accuracy, 1, "test", Format::snli_jsonl);
   if (name == "rte")
     return make(name, pair, {"Yes", "No"}, Metric::accuracy, 1, "validation", Format::rte_tsv);
+  // Not in the paper's tables: the source task of its pre-trained prompt (§3.4), SNLI's template.
+  if (name == "mnli")
+    return make(name, pair, {"Yes", "Maybe", "No"}, Metric::accuracy, 1, "validation_matched", Format::mnli_tsv);
   std::string valid;
   for (const std::string& n : builtin_task_names()) valid += (valid.empty() ? "" : ", ") + n;
   throw UsageError("unknown task '" + name + "' (valid: " + valid + ", custom)");
@@ -133,6 +136,10 @@ DataFiles find_data_files(const TaskSpec& task, const std::string& data_dir,
     case Format::rte_tsv:
       train_names = {"train.tsv"};
       test_names = {"dev.tsv"};  // GLUE test splits have no labels: the paper tests on validation
+      break;
+    case Format::mnli_tsv:
+      train_names = {"train.tsv"};
+      test_names = {"dev_matched.tsv"};
       break;
     case Format::yelp_csv:
     case Format::ag_news_csv:

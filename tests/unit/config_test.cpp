@@ -163,6 +163,8 @@ TEST(Config, OldIniTextParsesAndPrintsBackIdentically) {
   EXPECT_EQ(c.method.name, bbt::app::MethodName::kBbt);
   // Keys added since print their defaults.
   std::string printed = "[method]\nname = bbt\n\n" + std::string(kOldIni);
+  const std::string planted_line = "planted_seed = 7\n";
+  printed.insert(printed.find(planted_line) + planted_line.size(), "planted_text_seed = -1\n");
   const std::string test_line = "planted_test = 1000\n";
   printed.insert(printed.find(test_line) + test_line.size(), "planted_deep = false\n");
   const std::string seed_line = "covariance = diagonal\nseed = 42\n";
@@ -231,6 +233,7 @@ const std::map<std::string, std::string> kSamples = {{"method.name", "feature_bi
                                                      {"task.verbalizer", "no,yes"},
                                                      {"task.metric", "f1"},
                                                      {"task.planted_seed", "9"},
+                                                     {"task.planted_text_seed", "11"},
                                                      {"task.planted_pool", "40"},
                                                      {"task.planted_test", "5"},
                                                      {"task.planted_deep", "true"},
@@ -259,6 +262,16 @@ const std::map<std::string, std::string> kSamples = {{"method.name", "feature_bi
                                                      {"output.run_name", "r"},
                                                      {"output.checkpoint_every", "3"},
                                                      {"output.log_every", "4"}};
+
+// task.k_shot = 0 (the whole train file) is for the gradient-based methods only.
+TEST(Config, WholeTrainFileOnlyForGradientMethods) {
+  EXPECT_EQ(error_of("[model]\npath = m\n[method]\nname = prompt_tuning\n[prompt]\nmode = cat\n[task]\nk_shot = 0\n"), "");
+  EXPECT_EQ(error_of("[model]\npath = m\n[method]\nname = ptuning_v2\n[task]\nk_shot = 0\n"), "");
+  const std::string e = error_of("[model]\npath = m\n[task]\nk_shot = 0\n");
+  EXPECT_NE(e.find("task.k_shot"), std::string::npos) << e;
+  EXPECT_NE(e.find("0, the whole train file, for prompt_tuning and ptuning_v2 only"), std::string::npos) << e;
+  EXPECT_NE(error_of("[model]\npath = m\n[task]\nplanted_text_seed = -2\n").find("task.planted_text_seed"), std::string::npos);
+}
 
 TEST(Config, EveryKeyRoundTripsThroughIni) {
   const auto& table = bbt::app::config_key_table();

@@ -260,6 +260,51 @@ TEST_F(DataTest, AgNewsAndDbpediaCsv) {
                        ag_bad + ":2: unknown label"));
 }
 
+// GLUE MNLI, laid out as the GLUE download: train.tsv with 12 columns, dev_matched.tsv with 16 (five
+// annotator labels), no quoting ("quoted" text kept), columns found by name.
+TEST_F(DataTest, MnliTsv) {
+  const std::string cols =
+      "index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"
+      "sentence2_parse\tsentence1\tsentence2";
+  const std::string train = write("train.tsv", cols + "\tlabel1\tgold_label\n"
+                                  "0\t1\t1n\tgov\t( a )\t( b )\t(ROOT a)\t(ROOT b)\tThe \"cat\" sat.\tA cat sat.\t"
+                                  "neutral\tneutral\r\n"
+                                  "1\t2\t2e\ttel\tx\ty\tx\ty\tHe came.\tHe left.\tcontradiction\tcontradiction\n"
+                                  "\n"
+                                  "2\t3\t3c\ttel\tx\ty\tx\ty\tIt is.\tIt was.\tentailment\tentailment\n");
+  const Dataset d = read_dataset(Format::mnli_tsv, train, 3);
+  ASSERT_EQ(d.examples.size(), 3u);
+  EXPECT_EQ(d.examples[0].text, "The \"cat\" sat.");
+  EXPECT_EQ(d.examples[0].text_b, "A cat sat.");
+  EXPECT_EQ(d.examples[0].label, 1);
+  EXPECT_EQ(d.examples[1].label, 2);
+  EXPECT_EQ(d.examples[2].label, 0);
+  EXPECT_EQ(d.examples[2].source_line, 5u);
+  const std::string dev = write("dev_matched.tsv", cols + "\tlabel1\tlabel2\tlabel3\tlabel4\tlabel5\tgold_label\n"
+                                "9\t1\t1n\tgov\tx\ty\tx\ty\tP.\tH.\tneutral\tneutral\tentailment\tneutral\tneutral\tneutral\n"
+                                "10\t2\t2n\tgov\tx\ty\tx\ty\tQ.\tR.\tneutral\tentailment\tcontradiction\t\t\t-\n");
+  const Dataset v = read_dataset(Format::mnli_tsv, dev, 3);
+  ASSERT_EQ(v.examples.size(), 1u);
+  EXPECT_EQ(v.examples[0].text, "P.");
+  EXPECT_EQ(v.dropped.at("no_gold_label"), 1);
+  // A wrong column count, an unknown label and a test split (no gold_label) name file and line.
+  const std::string short_row = write("short.tsv", cols + "\tlabel1\tgold_label\n0\t1\t1n\tgov\tP.\tH.\tneutral\n");
+  EXPECT_TRUE(contains(error_of([&] { read_dataset(Format::mnli_tsv, short_row, 3); }),
+                       short_row + ":2: expected 12 columns, found 7"));
+  const std::string bad = write("bad.tsv", cols + "\tlabel1\tgold_label\n0\t1\t1n\tg\tx\ty\tx\ty\tP.\tH.\tyes\tyes\n");
+  EXPECT_TRUE(contains(error_of([&] { read_dataset(Format::mnli_tsv, bad, 3); }), bad + ":2: unknown label 'yes'"));
+  const std::string test = write("test_matched.tsv", cols + "\n0\t1\t1n\tg\tx\ty\tx\ty\tP.\tH.\n");
+  const std::string msg = error_of([&] { read_dataset(Format::mnli_tsv, test, 3); });
+  EXPECT_TRUE(contains(msg, test + ":1: the MNLI TSV header has no column 'gold_label'")) << msg;
+  // The task: SNLI's template and verbalizer, GLUE's file names.
+  const TaskSpec mnli = builtin_task("mnli");
+  EXPECT_EQ(mnli.template_add, builtin_task("snli").template_add);
+  EXPECT_EQ(mnli.label_words, builtin_task("snli").label_words);
+  const DataFiles f = find_data_files(mnli, dir_.string());
+  EXPECT_EQ(f.train, train);
+  EXPECT_EQ(f.test, dev);
+}
+
 // ---------------------------------------------------------------- JSONL
 
 TEST_F(DataTest, SnliJsonl) {
@@ -343,7 +388,7 @@ TEST(Task, BuiltinTable) {
     FAIL();
   } catch (const bbt::UsageError& e) {
     EXPECT_TRUE(contains(e.what(), "unknown task 'imdb'"));
-    EXPECT_TRUE(contains(e.what(), "sst2, yelp_polarity, ag_news, dbpedia, mrpc, snli, rte"));
+    EXPECT_TRUE(contains(e.what(), "sst2, yelp_polarity, ag_news, dbpedia, mrpc, snli, rte, mnli"));
   }
 }
 

@@ -29,6 +29,8 @@ struct MethodConfig {
 // Whether the method feeds a continuous prompt (placeholders after <s> in add mode); the
 // baselines see the task's template alone.
 bool uses_prompt(MethodName name);
+// Methods that may train on a whole train file (task.k_shot = 0): the gradient-based ones.
+bool full_data_method(MethodName name);
 // The method's spelling in configurations and run files ("bbt", "feature_mlp", ...).
 std::string method_spelling(MethodName name);
 
@@ -41,16 +43,17 @@ struct ModelConfig {
 
 struct TaskConfig {
   std::string name =
-      "sst2";  // sst2 | yelp_polarity | ag_news | dbpedia | mrpc | snli | rte | custom | planted
+      "sst2";  // sst2 | yelp_polarity | ag_news | dbpedia | mrpc | snli | rte | mnli | custom | planted
   std::string data_dir;
   std::string train_file, dev_file, test_file;  // override data_dir's standard names
-  int k_shot = 16;
+  int k_shot = 16;  // 0: the whole train file is train, dev_file (if any) is dev (gradient methods)
   std::int64_t split_seed = 42;
   std::string template_text;                     // key "template": custom tasks
   std::string verbalizer;                        // comma-separated label words, label 0 first
   data::Metric metric = data::Metric::accuracy;  // custom tasks: accuracy | f1
   // planted-prompt demo task: labels made by the model itself under a hidden prompt z*.
   std::int64_t planted_seed = 7;
+  std::int64_t planted_text_seed = -1;  // seed of the random sentences; -1: planted_seed
   int planted_pool = 2000;    // labelled examples the k-shot sampler draws train/dev from
   int planted_test = 1000;    // held-out test examples
   bool planted_deep = false;  // the hidden prompt is deep: one z* per layer (BBTv2's kind of prompt)

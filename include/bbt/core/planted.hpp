@@ -12,7 +12,8 @@
 namespace bbt::core {
 
 struct PlantedOptions {
-  std::int64_t seed = 7;
+  std::int64_t seed = 7;        // the hidden prompt z* (and the sentences unless text_seed is set)
+  std::int64_t text_seed = -1;  // the pool's and test's sentences; -1: seed
   int pool = 2000;  // labelled examples to draw train/dev from
   int test = 1000;  // held-out examples
   int n_prompt_tokens = 5;

@@ -1,6 +1,6 @@
 #pragma once
 // Labelled examples read from the canonical files of the paper's data sets (GLUE TSVs, the
-// Zhang et al. CSVs, SNLI JSONL) or a generic JSONL, with every error naming file and line.
+// Zhang et al. CSVs, SNLI JSONL; GLUE MNLI for the pre-trained prompt) or a generic JSONL, with every error naming file and line.
 #include <cstddef>
 #include <map>
 #include <string>
@@ -28,6 +28,7 @@ enum class Format {
   sst2_tsv,       // GLUE SST-2: sentence\tlabel
   mrpc_tsv,       // GLUE MRPC: Quality\t#1 ID\t#2 ID\t#1 String\t#2 String
   rte_tsv,        // GLUE RTE: index\tsentence1\tsentence2\tlabel (entailment = 0)
+  mnli_tsv,       // GLUE MNLI: columns found by name (sentence1, sentence2, gold_label); "-" dropped
   yelp_csv,       // "label","text" with labels 1..2; literal \n -> space
   ag_news_csv,    // "class","title","description" with classes 1..4; text = title + " " + description
   dbpedia_csv,    // class,title,content with classes 1..14; text = content stripped, title ignored

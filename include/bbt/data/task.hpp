@@ -27,7 +27,8 @@ struct TaskSpec {
 };
 
 // sst2, yelp_polarity, ag_news, dbpedia, mrpc, snli, rte (the reference's yelpp and agnews are
-// accepted too). An unknown name is a bbt::UsageError listing the valid ones.
+// accepted too), and mnli (the pre-trained prompt's source task). An unknown name is a
+// bbt::UsageError listing the valid ones.
 TaskSpec builtin_task(const std::string& name);
 std::vector<std::string> builtin_task_names();
 
@@ -55,7 +56,8 @@ struct DataFileOverrides {
 };
 
 // Standard names in data_dir: GLUE train.tsv / dev.tsv; Yelp, AG News, DBPedia train.csv /
-// test.csv; SNLI snli_1.0_train.jsonl / snli_1.0_test.jsonl (or train.jsonl / test.jsonl);
+// test.csv; MNLI train.tsv / dev_matched.tsv; SNLI snli_1.0_train.jsonl / snli_1.0_test.jsonl
+// (or train.jsonl / test.jsonl);
 // generic train.jsonl / test.jsonl. An override that is a relative path is looked up as given
 // and then inside data_dir. Missing files are a bbt::Error listing every path looked at.
 DataFiles find_data_files(const TaskSpec& task, const std::string& data_dir,
