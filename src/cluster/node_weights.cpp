@@ -37,6 +37,19 @@ std::string populate(char* data, std::size_t bytes) {
   return "";
 }
 
+// MPI_Bcast of one int from the node's first rank. The others wait while it touches or converts
+// the weights (seconds): asleep between polls, not spinning in a blocking MPI_Bcast on the cores
+// the first rank needs.
+void bcast_asleep(int& value, MPI_Comm comm) {
+  MPI_Request request = MPI_REQUEST_NULL;
+  check(MPI_Ibcast(&value, 1, MPI_INT, 0, comm, &request), "MPI_Ibcast");
+  for (int done = 0;;) {
+    check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    if (done != 0) return;
+    ::usleep(2000);
+  }
+}
+
 struct NodeWeights : model::SharedWeights {
   MpiSession* mpi = nullptr;
   char* data = nullptr;
@@ -81,7 +94,7 @@ std::shared_ptr<const model::SharedWeights> node_shared_weights(MpiSession& mpi,
     std::string why;
     if (first) why = populate(data, bytes);
     int ok = why.empty() ? 1 : 0;
-    check(MPI_Bcast(&ok, 1, MPI_INT, 0, comm), "MPI_Bcast");
+    bcast_asleep(ok, comm);
     if (ok == 0) {
       check(MPI_Win_free(&win), "MPI_Win_free");
       if (first)
@@ -98,7 +111,7 @@ std::shared_ptr<const model::SharedWeights> node_shared_weights(MpiSession& mpi,
   hooks->published = [self](bool ok) {
     MpiSession& s = *self->mpi;
     int verdict = ok ? 1 : 0;
-    check(MPI_Bcast(&verdict, 1, MPI_INT, 0, s.node_comm()), "MPI_Bcast");
+    bcast_asleep(verdict, s.node_comm());
     if (verdict != 0) {
       // Read-only from now on, on every rank: a stray write would change every rank's weights.
       const std::size_t page = page_size();

@@ -7,8 +7,9 @@
 # /dev/shm had no room; one warning line, every rank loads its own copy). All three runs agree bit
 # for bit. A checkpoint with a NaN under sharing ends the job with the first rank's error line.
 source "$(dirname "$0")/common.bash"
-# Weights of ~100 MB (GPT-2's vocabulary x 512), so that they dominate each rank's own memory.
-"$BBT" make-tiny-model --out big --layers 1 --hidden 512 --heads 8 --intermediate 512 --seed 5 \
+# Weights of ~210 MB (GPT-2's vocabulary x 1024), so that they dominate each rank's own memory
+# (~100 MB, varying by tens of MB between runs).
+"$BBT" make-tiny-model --out big --layers 1 --hidden 1024 --heads 16 --intermediate 1024 --seed 5 \
   --init-std 0.05 >/dev/null
 W=$(stat -c %s big/model.safetensors)
 write_config c.ini "$PWD/big" 20
@@ -33,8 +34,8 @@ check "PSS recorded for every rank" test "$(h5 results/np2/run.h5 'int(f["cost/p
 # Each rank also holds ~100 MB of its own (libtorch, MPI, buffers): what sharing must save is the
 # second copy of the weights.
 check "-np 2 own copies: total PSS > -np 1's + 0.8 x the weights" test $((own - p1)) -gt $((W * 8 / 10))
-check "-np 2 sharing: total PSS < own copies' - 0.8 x the weights" test $((own - p2)) -gt $((W * 8 / 10))
-check "-np 2 sharing: total PSS < -np 1's + the weights" test $((p2 - p1)) -lt "$W"
+check "-np 2 sharing: total PSS < own copies' - 0.6 x the weights" test $((own - p2)) -gt $((W * 6 / 10))
+check "-np 2 sharing: total PSS < -np 1's + 0.8 x the weights" test $((p2 - p1)) -lt $((W * 8 / 10))
 
 # A NaN in the checkpoint: the filling rank names it; the job ends (no hang), exit 1.
 cp -r big nan
