@@ -1,9 +1,11 @@
 #include "bbt/app/replica.hpp"
 
+#include <chrono>
 #include <cmath>
 #include <thread>
 
 #include "bbt/app/run_record.hpp"
+#include "bbt/cluster/node_weights.hpp"
 #include "bbt/common/error.hpp"
 #include "bbt/common/rng.hpp"
 #include "bbt/model/npy.hpp"
@@ -156,7 +158,14 @@ std::unique_ptr<Replica> build_replica(cluster::MpiSession& mpi, const RunConfig
   r->load.device = pick_device(cfg, mpi);
   r->load.dtype = pick_dtype(cfg, r->load.device);
   r->load.max_batch = cfg.eval.batch_size > 0 ? cfg.eval.batch_size : (r->load.device.is_cuda() ? 1024 : 64);
+  // On CPU the node's ranks share one copy of the weights (collective over the node).
+  const auto t_load = std::chrono::steady_clock::now();
+  r->load.shared = cluster::node_shared_weights(
+      mpi, r->load.device.is_cpu() && r->load.dtype == torch::kFloat32, cfg.model.path);
   r->model = std::make_unique<model::Roberta>(model::Roberta::load(cfg.model.path, r->load));
+  r->load.shared.reset();
+  r->weight_sharers = r->model->shares_weights() ? mpi.local_size() : 1;
+  r->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
   check_ranks_agree(mpi, cfg, r->model->fingerprint());
 
   // Rank 0 resolves the task (tokenizer) and tells the others the verbalizer ids.

@@ -120,7 +120,8 @@ void add_fixed(io::RunFileLayout& layout, const RunHeader& h, const methods::Met
       .add_fixed(schema::kCostBytesDownTotal, DType::kFloat64)
       .add_fixed(schema::kCostTunedParameters, DType::kInt64)
       .add_fixed(schema::kCostPeakRss, DType::kFloat64, {static_cast<std::size_t>(h.n_ranks)})
-      .add_fixed(schema::kCostPeakDevice, DType::kFloat64, {static_cast<std::size_t>(h.n_ranks)});
+      .add_fixed(schema::kCostPeakDevice, DType::kFloat64, {static_cast<std::size_t>(h.n_ranks)})
+      .add_fixed(schema::kCostPss, DType::kFloat64, {static_cast<std::size_t>(h.n_ranks)});
   for (const auto& a : method.arrays())
     if (std::find(a.shape.begin(), a.shape.end(), std::size_t{0}) == a.shape.end())  // none of 0 rows
       layout.add_fixed(schema::method_array(a.name), DType::kInt64, a.shape);
@@ -219,6 +220,7 @@ std::vector<std::pair<std::string, std::string>> paths() {
                         kCostTunedParameters,
                         kCostPeakRss,
                         kCostPeakDevice,
+                        kCostPss,
                         kCheckpointLatest,
                         kCheckpointGeneration}) {
     std::string key = std::string(p + 1);
@@ -385,6 +387,7 @@ void RunRecord::write_costs(const Costs& c) {
   writer_.write(schema::kCostTunedParameters, c.tuned_parameters);
   writer_.write(schema::kCostPeakRss, ranks_wide(c.peak_rss, ranks_));
   writer_.write(schema::kCostPeakDevice, ranks_wide(c.peak_device, ranks_));
+  if (writer_.has_fixed(schema::kCostPss)) writer_.write(schema::kCostPss, ranks_wide(c.pss, ranks_));
 }
 
 void RunRecord::finish(const std::string& stop_reason, double seconds) {

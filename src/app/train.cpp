@@ -212,6 +212,17 @@ RunHeader make_header(const RunConfig& cfg, const Replica& r, const std::string&
   return h;
 }
 
+// "weights 498.6 MB, one copy shared by this node's 2 ranks, loaded in 0.41 s"
+std::string weights_summary(const Replica& r) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(1) << "weights " << static_cast<double>(r.model->parameter_bytes()) / 1e6
+    << " MB, "
+    << (r.weight_sharers > 1 ? "one copy shared by this node's " + std::to_string(r.weight_sharers) + " ranks"
+                             : "one copy per rank")
+    << std::setprecision(2) << ", loaded in " << r.load_seconds << " s";
+  return o.str();
+}
+
 void log_start(const Run& run) {
   const Replica& r = run.replica;
   const model::BlasInfo blas = model::blas_info();
@@ -221,7 +232,8 @@ void log_start(const Run& run) {
           << blas.library << (blas.core.empty() ? "" : " (" + blas.core + ")") << "\n"
           << (blas.advice.empty() || !r.load.device.is_cpu() ? "" : "bbt: warning: " + blas.advice + "\n")
           << "model " << run.cfg.model.path << ": " << mc.num_hidden_layers << " layers, hidden "
-          << mc.hidden_size << "\n"
+          << mc.hidden_size << ", " << weights_summary(r)
+          << "\n"
           << (r.root->data.summary.empty() ? "" : r.root->data.summary + "\n") << "run file "
           << run.record.path()
           << (run.resumed ? " (resumed at generation " + std::to_string(run.progress.generation) + ")" : "")
@@ -431,9 +443,10 @@ void write_costs(Run& run, const std::vector<double>& memory) {
   }
   c.server_bytes = static_cast<double>(run.replica.model->parameter_bytes());
   c.api_calls = run.progress.api_calls;
-  for (std::size_t r = 0; 2 * r + 1 < memory.size(); ++r) {
-    c.peak_rss.push_back(memory[2 * r]);
-    c.peak_device.push_back(memory[2 * r + 1]);
+  for (std::size_t r = 0; 3 * r + 2 < memory.size(); ++r) {
+    c.peak_rss.push_back(memory[3 * r]);
+    c.peak_device.push_back(memory[3 * r + 1]);
+    c.pss.push_back(memory[3 * r + 2]);
   }
   run.record.write_costs(c);
 }

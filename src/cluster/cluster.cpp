@@ -351,10 +351,11 @@ bool Cluster::stop_requested() {
   return flag != 0;
 }
 
-// This rank's {peak host RSS, peak device memory}, gathered on rank 0.
+// This rank's {peak host RSS, peak device memory, PSS now}, gathered on rank 0.
 std::vector<double> Cluster::gather_memory() {
   const std::vector<double> mine{static_cast<double>(peak_rss_bytes()),
-                                 static_cast<double>(model::peak_device_bytes(evaluator_.model().options().device))};
+                                 static_cast<double>(model::peak_device_bytes(evaluator_.model().options().device)),
+                                 static_cast<double>(pss_bytes())};
   return gather_fixed(mine, 0);
 }
 

@@ -25,9 +25,10 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
-  MPI_Comm node;
-  check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
+  check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node_),
         "MPI_Comm_split_type");
+  MPI_Comm_set_errhandler(node_, MPI_ERRORS_RETURN);
+  const MPI_Comm node = node_;
   MPI_Comm_rank(node, &local_rank_);
   MPI_Comm_size(node, &local_size_);
   // Which CPUs each rank of the node may use, as bit masks: the ranks sharing any of mine share
@@ -39,7 +40,6 @@ MpiSession::MpiSession(int* argc, char*** argv) {
     if (c < 64 * kWords) mine[c / 64] |= std::uint64_t{1} << (c % 64);
   check(MPI_Allgather(mine.data(), kWords, MPI_UINT64_T, all.data(), kWords, MPI_UINT64_T, node),
         "MPI_Allgather");
-  MPI_Comm_free(&node);
   int sharers = 0;
   for (int r = 0; r < local_size_; ++r) {
     bool overlap = false;
@@ -52,7 +52,10 @@ MpiSession::MpiSession(int* argc, char*** argv) {
 MpiSession::~MpiSession() {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized) MPI_Finalize();
+  if (finalized) return;
+  for (MPI_Win& win : windows_) MPI_Win_free(&win);
+  if (node_ != MPI_COMM_NULL) MPI_Comm_free(&node_);
+  MPI_Finalize();
 }
 
 int launcher_rank() {

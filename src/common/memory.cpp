@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <string>
 
 namespace bbt {
 
@@ -11,6 +12,15 @@ std::int64_t peak_rss_bytes() {
   rusage usage{};
   if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
   return static_cast<std::int64_t>(usage.ru_maxrss) * 1024;  // Linux counts kilobytes
+}
+
+std::int64_t pss_bytes() {
+  std::ifstream rollup("/proc/self/smaps_rollup");
+  for (std::string line; std::getline(rollup, line);) {
+    if (line.rfind("Pss:", 0) != 0) continue;
+    return std::stoll(line.substr(4)) * 1024;  // "Pss:   123456 kB"
+  }
+  return 0;
 }
 
 std::int64_t current_rss_bytes() {

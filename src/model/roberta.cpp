@@ -1,7 +1,12 @@
 // RoBERTa masked-LM inference restricted to what BBT needs: <mask> rows, verbalizer columns.
 #include "bbt/model/roberta.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <sstream>
 
 #include "attention_shim.hpp"
@@ -20,6 +25,12 @@ std::string shape_str(const std::vector<std::int64_t>& s) {
   o << ']';
   return o.str();
 }
+
+#ifdef MADV_POPULATE_WRITE
+constexpr int kPopulateWrite = MADV_POPULATE_WRITE;
+#else
+constexpr int kPopulateWrite = 23;  // Linux 5.14
+#endif
 
 // Additive attention-mask value: large enough that exp() underflows to exactly 0, finite so
 // that no -inf - -inf NaN can appear.
@@ -114,55 +125,145 @@ Roberta Roberta::load(const std::string& dir, const LoadOptions& options) {
                                   c.eos_token_id};
   std::uint64_t fingerprint = hash_bytes(numbers, sizeof numbers);
   fingerprint = hash_bytes(&c.layer_norm_eps, sizeof c.layer_norm_eps, fingerprint);
-  auto read = [&](const std::string& name) {
-    torch::Tensor t = finite_or_throw(st.tensor(name), st.path(), name).contiguous();
-    fingerprint = hash_bytes(name.data(), name.size(), fingerprint);
-    fingerprint =
-        hash_bytes(t.data_ptr(), static_cast<std::size_t>(t.numel()) * t.element_size(), fingerprint);
-    return t;
-  };
-  // Matrices and biases in the compute dtype; LayerNorm parameters stay float32 (float64 models:
-  // float64).
-  auto mat = [&](const std::string& name) { return read(name).to(dev, dt); };
-  const auto ln_dtype = dt == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-  auto ln = [&](const std::string& name) { return read(name).to(dev, ln_dtype); };
 
-  auto word = read(e + "word_embeddings.weight");  // [V, H] float32 on the host
-  m.word_embedding_std_ = word.std().item<double>();
-  m.word_emb_ = word.to(dev, dt);
-  word = torch::Tensor();
-  m.pos_emb_ = mat(e + "position_embeddings.weight");                   // [P, H]
-  m.type_emb0_ = mat(e + "token_type_embeddings.weight").select(0, 0);  // [H]
-  m.emb_ln_w_ = ln(e + "LayerNorm.weight");
-  m.emb_ln_b_ = ln(e + "LayerNorm.bias");
+  // Every weight as one piece: its slot, its shape and the tensors it is read from, in order (the
+  // fused QKV, built once here for one matmul per layer, from three). LayerNorm parameters stay
+  // float32 in reduced precision (float64 models: float64).
+  struct Piece {
+    torch::Tensor* slot;
+    std::vector<std::int64_t> shape;
+    std::vector<std::string> sources;
+    bool ln;
+    std::int64_t numel() const {
+      std::int64_t n = 1;
+      for (auto d : shape) n *= d;
+      return n;
+    }
+  };
+  std::vector<Piece> pieces;
+  auto add = [&](torch::Tensor* slot, std::vector<std::string> sources, bool ln = false) {
+    std::vector<std::int64_t> shape = st.info(sources.front()).shape;
+    shape[0] *= static_cast<std::int64_t>(sources.size());
+    pieces.push_back({slot, std::move(shape), std::move(sources), ln});
+  };
+  torch::Tensor type_emb;  // [types, H]: the model keeps row 0
+  add(&m.word_emb_, {e + "word_embeddings.weight"});  // [V, H]
+  add(&m.pos_emb_, {e + "position_embeddings.weight"});  // [P, H]
+  add(&type_emb, {e + "token_type_embeddings.weight"});
+  add(&m.emb_ln_w_, {e + "LayerNorm.weight"}, true);
+  add(&m.emb_ln_b_, {e + "LayerNorm.bias"}, true);
+  m.layers_.resize(static_cast<std::size_t>(c.num_hidden_layers));
   for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const std::string p = "roberta.encoder.layer." + std::to_string(l) + ".";
     const std::string a = p + "attention.self.";
-    Layer layer;
-    // Fused QKV, built once here: one matmul per layer in the forward pass.
-    layer.qkv_w = torch::cat({read(a + "query.weight"), read(a + "key.weight"), read(a + "value.weight")})
-                      .to(dev, dt);  // [3H, H]
-    layer.qkv_b = torch::cat({read(a + "query.bias"), read(a + "key.bias"), read(a + "value.bias")})
-                      .to(dev, dt);  // [3H]
-    layer.attn_out_w = mat(p + "attention.output.dense.weight");
-    layer.attn_out_b = mat(p + "attention.output.dense.bias");
-    layer.attn_ln_w = ln(p + "attention.output.LayerNorm.weight");
-    layer.attn_ln_b = ln(p + "attention.output.LayerNorm.bias");
-    layer.inter_w = mat(p + "intermediate.dense.weight");
-    layer.inter_b = mat(p + "intermediate.dense.bias");
-    layer.out_w = mat(p + "output.dense.weight");
-    layer.out_b = mat(p + "output.dense.bias");
-    layer.out_ln_w = ln(p + "output.LayerNorm.weight");
-    layer.out_ln_b = ln(p + "output.LayerNorm.bias");
-    m.layers_.push_back(std::move(layer));
+    Layer& ly = m.layers_[static_cast<std::size_t>(l)];
+    add(&ly.qkv_w, {a + "query.weight", a + "key.weight", a + "value.weight"});  // [3H, H]
+    add(&ly.qkv_b, {a + "query.bias", a + "key.bias", a + "value.bias"});        // [3H]
+    add(&ly.attn_out_w, {p + "attention.output.dense.weight"});
+    add(&ly.attn_out_b, {p + "attention.output.dense.bias"});
+    add(&ly.attn_ln_w, {p + "attention.output.LayerNorm.weight"}, true);
+    add(&ly.attn_ln_b, {p + "attention.output.LayerNorm.bias"}, true);
+    add(&ly.inter_w, {p + "intermediate.dense.weight"});
+    add(&ly.inter_b, {p + "intermediate.dense.bias"});
+    add(&ly.out_w, {p + "output.dense.weight"});
+    add(&ly.out_b, {p + "output.dense.bias"});
+    add(&ly.out_ln_w, {p + "output.LayerNorm.weight"}, true);
+    add(&ly.out_ln_b, {p + "output.LayerNorm.bias"}, true);
   }
-  m.head_dense_w_ = mat("lm_head.dense.weight");
-  m.head_dense_b_ = mat("lm_head.dense.bias");
-  m.head_ln_w_ = ln("lm_head.layer_norm.weight");
-  m.head_ln_b_ = ln("lm_head.layer_norm.bias");
-  m.decoder_w_ = tied ? m.word_emb_ : mat("lm_head.decoder.weight");  // [V, H]
-  m.decoder_b_ = mat(bias_name);                                      // [V]
-  m.fingerprint_ = hex64(fingerprint);
+  add(&m.head_dense_w_, {"lm_head.dense.weight"});
+  add(&m.head_dense_b_, {"lm_head.dense.bias"});
+  add(&m.head_ln_w_, {"lm_head.layer_norm.weight"}, true);
+  add(&m.head_ln_b_, {"lm_head.layer_norm.bias"}, true);
+  if (!tied) add(&m.decoder_w_, {"lm_head.decoder.weight"});  // [V, H]
+  add(&m.decoder_b_, {bias_name});                            // [V]
+
+  // One piece's float32 values into dst: straight from the mapped file, checked and hashed.
+  auto read_piece = [&](const Piece& piece, float* dst) {
+    for (const auto& name : piece.sources) {
+      const TensorInfo& ti = st.info(name);
+      st.read_into(name, dst);
+      // NaN / Inf: exponent bits all set. One pass over the bits (torch::isfinite would allocate a
+      // mask as large as the tensor); finite_or_throw words the error.
+      const auto* bits = reinterpret_cast<const std::uint32_t*>(dst);
+      std::uint32_t bad = 0;
+      for (std::int64_t i = 0; i < ti.numel(); ++i) bad |= static_cast<std::uint32_t>((bits[i] & 0x7f800000u) == 0x7f800000u);
+      if (bad != 0) finite_or_throw(torch::from_blob(dst, ti.shape, torch::kFloat32), st.path(), name);
+      fingerprint = hash_bytes(name.data(), name.size(), fingerprint);
+      fingerprint = hash_bytes(dst, static_cast<std::size_t>(ti.numel()) * sizeof(float), fingerprint);
+      dst += ti.numel();
+    }
+  };
+  auto word_std = [](const torch::Tensor& word) { return word.std().item<double>(); };
+
+  if (!dev.is_cpu() || dt != torch::kFloat32) {
+    // Another device or dtype: each piece through a host buffer, released as soon as the piece is
+    // on the device (on CUDA no host copy of the weights stays behind).
+    const auto ln_dtype = dt == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+    for (const Piece& piece : pieces) {
+      torch::Tensor host = torch::empty(piece.shape, torch::kFloat32);
+      read_piece(piece, host.data_ptr<float>());
+      if (piece.slot == &m.word_emb_) m.word_embedding_std_ = word_std(host);
+      *piece.slot = host.to(dev, piece.ln ? ln_dtype : dt);
+    }
+    m.fingerprint_ = hex64(fingerprint);
+  } else {
+    // CPU float32: every weight in one block (the pieces 64-byte aligned, as torch's allocator
+    // aligns), behind a small header that carries the filler's fingerprint and word-embedding std
+    // to the processes that share the block. The tensors wrap the block without a copy.
+    constexpr std::size_t kAlign = 64;
+    struct Header {
+      std::uint64_t fingerprint;
+      double word_std;
+    };
+    std::vector<std::size_t> offsets;
+    std::size_t total = kAlign;  // the header
+    for (const Piece& piece : pieces) {
+      offsets.push_back(total);
+      total += (static_cast<std::size_t>(piece.numel()) * sizeof(float) + kAlign - 1) / kAlign * kAlign;
+    }
+    WeightBlock block;
+    const SharedWeights* shared = options.shared.get();
+    if (shared != nullptr) block = shared->allocate(total);
+    if (block.data == nullptr) shared = nullptr;  // no sharing: this process's own block
+    torch::Tensor own;
+    if (shared == nullptr) {
+      own = torch::empty({static_cast<std::int64_t>(total)}, torch::kUInt8);
+      block = {static_cast<char*>(own.data_ptr()), true};
+      // Its pages in one call rather than one fault per page as they are written (ignored where
+      // the kernel cannot: Linux < 5.14).
+      const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+      const auto from = (reinterpret_cast<std::uintptr_t>(block.data) + page - 1) / page * page;
+      const auto to = (reinterpret_cast<std::uintptr_t>(block.data) + total) / page * page;
+      if (to > from) ::madvise(reinterpret_cast<void*>(from), to - from, kPopulateWrite);
+    }
+    if (block.fill) {
+      try {
+        for (std::size_t i = 0; i < pieces.size(); ++i)
+          read_piece(pieces[i], reinterpret_cast<float*>(block.data + offsets[i]));
+        const Header h{fingerprint,
+                       word_std(torch::from_blob(block.data + offsets[0], pieces[0].shape, torch::kFloat32))};
+        std::memcpy(block.data, &h, sizeof h);
+      } catch (...) {
+        if (shared != nullptr) shared->published(false);
+        throw;
+      }
+    }
+    if (shared != nullptr && !shared->published(true))
+      throw Error("checkpoint '" + st.path() +
+                  "': the node's first rank failed to load it into the weights it shares (its error says why)");
+    Header h{};
+    std::memcpy(&h, block.data, sizeof h);
+    m.fingerprint_ = hex64(h.fingerprint);
+    m.word_embedding_std_ = h.word_std;
+    m.shares_weights_ = shared != nullptr;
+    // Own block: every tensor keeps it alive. Shared block: the cluster layer keeps it mapped until
+    // MPI_Finalize.
+    for (std::size_t i = 0; i < pieces.size(); ++i)
+      *pieces[i].slot = torch::from_blob(
+          block.data + offsets[i], pieces[i].shape, [own](void*) {}, torch::kFloat32);
+  }
+  m.type_emb0_ = type_emb.select(0, 0);  // [H]
+  if (tied) m.decoder_w_ = m.word_emb_;
   return m;
 }
 

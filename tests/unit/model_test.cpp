@@ -3,6 +3,7 @@
 // invariances, projection, checkpoint errors and the make-tiny-model command.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -743,4 +744,117 @@ TEST(ModelGrad, ForwardMatchesInferenceAndAOneLayerPrefixEqualsTheCatPrompt) {
                bbt::Error);
   EXPECT_THROW(model.mask_logits_grad(batch, torch::Tensor(), torch::zeros({2, 2, 2, kHidden}), kLabels),
                bbt::Error);
+}
+
+// Weights in memory shared between processes (one copy per node, model::LoadOptions::shared), two
+// "ranks" in one process: the first converts the checkpoint into an mmap()ed block, the second
+// wraps the same bytes; after publishing the block is read-only (PROT_READ), as the cluster layer
+// maps it. Both give the logits, fingerprint and std of an ordinary load bit for bit, and a
+// trainable_copy() of a sharing model is its own memory (an in-place update of it would fault).
+TEST(ModelLoad, SharedWeightsAreWrappedNotCopiedAndStayReadOnly) {
+  const auto dir = tiny_model("untied", false);
+  const auto plain = Roberta::load(dir);
+  struct Block {
+    char* data = nullptr;
+    std::size_t bytes = 0, asked = 0, published = 0;
+  };
+  auto block = std::make_shared<Block>();
+  auto sharing = [&](bool fill) {
+    auto s = std::make_shared<bbt::model::SharedWeights>();
+    s->allocate = [block, fill](std::size_t bytes) -> bbt::model::WeightBlock {
+      ++block->asked;
+      if (block->data == nullptr) {
+        block->bytes = bytes;
+        void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        EXPECT_NE(p, MAP_FAILED);
+        block->data = static_cast<char*>(p);
+      }
+      EXPECT_EQ(bytes, block->bytes);
+      return {block->data, fill};
+    };
+    s->published = [block](bool ok) {
+      ++block->published;
+      EXPECT_TRUE(ok);
+      EXPECT_EQ(mprotect(block->data, block->bytes, PROT_READ), 0);
+      return ok;
+    };
+    bbt::model::LoadOptions o;
+    o.shared = s;
+    return o;
+  };
+  const auto first = Roberta::load(dir, sharing(true));
+  const auto second = Roberta::load(dir, sharing(false));
+  EXPECT_EQ(block->asked, 2u);
+  EXPECT_EQ(block->published, 2u);
+  EXPECT_FALSE(plain.shares_weights());
+  EXPECT_TRUE(first.shares_weights() && second.shares_weights());
+  EXPECT_EQ(first.weights_address(), second.weights_address());  // one copy
+  EXPECT_GE(static_cast<const char*>(first.weights_address()), block->data);
+  EXPECT_LT(static_cast<const char*>(first.weights_address()), block->data + block->bytes);
+  EXPECT_EQ(second.fingerprint(), plain.fingerprint());
+  EXPECT_EQ(second.word_embedding_std(), plain.word_embedding_std());
+  const auto batch = make_batch(true);
+  const auto index = torch::tensor({0, 1, 0, 1}, torch::kLong);
+  const auto prompts = random_prompts(2, 7);
+  const auto want = plain.mask_logits(batch, prompts, index, PromptMode::kAdd, kLabels);
+  EXPECT_TRUE(torch::equal(first.mask_logits(batch, prompts, index, PromptMode::kAdd, kLabels), want));
+  EXPECT_TRUE(torch::equal(second.mask_logits(batch, prompts, index, PromptMode::kAdd, kLabels), want));
+  // Model tuning writes into its trainable copy: never the shared (read-only) block.
+  auto copy = second.trainable_copy();
+  for (const auto& [name, t] : copy.named_parameters()) {
+    const auto* p = static_cast<const char*>(t.data_ptr());
+    EXPECT_TRUE(p < block->data || p >= block->data + block->bytes) << name;
+    torch::NoGradGuard no_grad;
+    t.add_(1e-3);
+  }
+  EXPECT_TRUE(torch::equal(second.mask_logits(batch, prompts, index, PromptMode::kAdd, kLabels), want));
+}
+
+// A filler that fails (a NaN in the checkpoint) publishes its failure; the others then fail too.
+TEST(ModelLoad, SharedWeightsFillerFailureReachesTheOthers) {
+  const auto dir = tiny_model("untied", false);
+  auto nan_dir = scratch() + "/shared_nan";
+  fs::remove_all(nan_dir);
+  fs::create_directories(nan_dir);
+  fs::copy(dir, nan_dir, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  {
+    auto st = bbt::model::SafetensorsFile::open(dir + "/model.safetensors");
+    std::vector<std::pair<std::string, torch::Tensor>> ts;
+    for (const auto& name : st.names()) {
+      auto t = st.tensor(name);
+      if (name == "lm_head.dense.bias") t[0] = std::numeric_limits<float>::quiet_NaN();
+      ts.emplace_back(name, t);
+    }
+    bbt::model::write_safetensors(nan_dir + "/model.safetensors", ts);
+  }
+  std::vector<char> memory(1 << 22);
+  std::vector<int> verdicts;
+  auto options = [&](bool fill) {
+    auto s = std::make_shared<bbt::model::SharedWeights>();
+    s->allocate = [&memory, fill](std::size_t bytes) -> bbt::model::WeightBlock {
+      EXPECT_LE(bytes + 64, memory.size());
+      auto at = reinterpret_cast<std::uintptr_t>(memory.data());
+      return {memory.data() + (64 - at % 64) % 64, fill};
+    };
+    s->published = [&verdicts, fill](bool ok) {
+      if (fill) verdicts.push_back(ok ? 1 : 0);
+      return verdicts.empty() ? true : verdicts.back() != 0;
+    };
+    bbt::model::LoadOptions o;
+    o.shared = s;
+    return o;
+  };
+  try {
+    Roberta::load(nan_dir, options(true));
+    FAIL() << "the filler loaded NaN weights";
+  } catch (const bbt::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("lm_head.dense.bias' holds 1 non-finite value"), std::string::npos) << e.what();
+  }
+  ASSERT_EQ(verdicts, std::vector<int>{0});
+  try {
+    Roberta::load(nan_dir, options(false));
+    FAIL() << "a sharer went on after the filler failed";
+  } catch (const bbt::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the node's first rank failed to load it"), std::string::npos) << e.what();
+  }
 }

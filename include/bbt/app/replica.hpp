@@ -25,6 +25,10 @@ struct Replica {
   int threads = 1;
   model::LoadOptions load;
   std::unique_ptr<model::Roberta> model;
+  // Ranks of this node reading this rank's copy of the weights (1: its own; on CPU with several
+  // ranks on a node they share one, cluster::node_shared_weights); seconds the load took.
+  int weight_sharers = 1;
+  double load_seconds = 0;
   TaskInfo task;  // label_ids on every rank; spec on rank 0
   std::unique_ptr<core::Evaluator> evaluator;
   std::unique_ptr<cluster::Cluster> cluster;

@@ -86,7 +86,7 @@ class RunRecord {
     double user_bytes = 0, server_bytes = 0;  // rank 0's own model and optimiser; one replica
     double bytes_up = 0, bytes_down = 0;      // per query, over all ranks
     std::int64_t api_calls = 0, tuned_parameters = 0;
-    std::vector<double> peak_rss, peak_device;  // per rank
+    std::vector<double> peak_rss, peak_device, pss;  // per rank
   };
   void write_costs(const Costs& costs);
   // Marks the run finished; `stop_reason` ("budget" or the method's reason) goes to

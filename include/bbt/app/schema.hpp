@@ -80,6 +80,10 @@ inline constexpr const char* kCostTunedParameters = "/cost/tuned_parameters";  /
 // device memory its CUDA allocator reserved (0 on CPU), in bytes, of the attempt that finished.
 inline constexpr const char* kCostPeakRss = "/cost/peak_rss_bytes";
 inline constexpr const char* kCostPeakDevice = "/cost/peak_device_bytes";
+// Per rank: the process's proportional set size at the run's end (/proc/self/smaps_rollup; 0 where
+// unknown): pages shared with other processes divided among them, so a node's ranks add up to what
+// they use together (the weights that the ranks of a node share count once). Absent in older files.
+inline constexpr const char* kCostPss = "/cost/pss_bytes";
 // Checkpoints: two alternating slots; /checkpoint/latest names the last complete one.
 inline constexpr const char* kCheckpointLatest = "/checkpoint/latest";
 inline constexpr const char* kCheckpointGeneration = "/checkpoint/generation";

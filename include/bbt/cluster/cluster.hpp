@@ -75,8 +75,8 @@ class Cluster {
   std::vector<float> query(core::RowQuery query, const core::EncodedSplit& inputs, EvalCosts* costs = nullptr);
   // What query() moves for `inputs` over all ranks: {token-id bytes out, output bytes back}.
   std::pair<double, double> query_bytes(core::RowQuery query, const core::EncodedSplit& inputs) const;
-  // Rank 0: every rank's peak host RSS and peak device memory (bytes), as {rss, device} per rank
-  // in rank order (2 x ranks values).
+  // Rank 0: every rank's peak host RSS, peak device memory and current PSS (bytes), as
+  // {rss, device, pss} per rank in rank order (3 x ranks values).
   std::vector<double> peak_memory();
   // Rank 0, gradient-based methods: the cross-entropy loss sum, correct count and gradient sum of
   // the train rows `rows` under the tuned parameters `params` (every rank gets them), computed in

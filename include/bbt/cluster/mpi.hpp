@@ -25,9 +25,16 @@ class MpiSession {
   // This rank's share of the node's CPUs: its usable CPUs divided among the ranks of the node that
   // may run on any of them (launcher binding, taskset or a SLURM cpuset all count), at least 1.
   int cpus_per_rank() const { return cpus_per_rank_; }
+  // The ranks of this node (MPI_COMM_TYPE_SHARED), in world-rank order.
+  MPI_Comm node_comm() const { return node_; }
+  // A window over node_comm() kept until the session ends: freed (collectively, in the order
+  // kept) just before MPI_Finalize, when nothing may use its memory any more.
+  void keep_window(MPI_Win win) { windows_.push_back(win); }
 
  private:
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1, cpus_per_rank_ = 1;
+  MPI_Comm node_ = MPI_COMM_NULL;
+  std::vector<MPI_Win> windows_;
 };
 
 // The world rank before MPI_Init, from the launcher's environment (Open MPI, PMIx, SLURM); 0 if none.

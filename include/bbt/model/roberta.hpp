@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +16,21 @@
 
 namespace bbt::model {
 
+// Memory for the weights that several processes share: one converted copy per node, read by all of
+// its ranks (the cluster layer provides it: an MPI shared-memory window over the node's ranks).
+struct WeightBlock {
+  char* data = nullptr;  // nullptr: no shared memory (every process converts its own copy)
+  bool fill = false;     // this process converts the weights into it; the others wait
+};
+struct SharedWeights {
+  // Called once by every sharing process with the same byte count (collective). A block without
+  // data means sharing failed: every process then loads its own copy.
+  std::function<WeightBlock(std::size_t bytes)> allocate;
+  // Called once by every sharing process when the filler is done (collective): ok is the filler's
+  // verdict (the others pass true); returns the filler's. From then on the block is read-only.
+  std::function<bool(bool ok)> published;
+};
+
 struct LoadOptions {
   torch::Device device = torch::kCPU;
   // float32 on CPU; bfloat16 or float16 on CUDA (LayerNorm and softmax accumulate in float32).
@@ -23,6 +39,9 @@ struct LoadOptions {
   std::int64_t max_batch = 64;
   // Inside each chunk of max_batch rows, run rows of similar length together (less padding).
   bool length_groups = true;
+  // CPU float32 only: where the converted weights live (undefined: in this process's own memory).
+  // The tensors wrap that memory without a copy and never write to it; trainable_copy() copies.
+  std::shared_ptr<const SharedWeights> shared;
 };
 
 // Token rows (each <s> ... </s>; in add mode with placeholders at positions 1..n) and the
@@ -85,6 +104,10 @@ class Roberta {
   std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const;
   // Bytes held by the weights (the "server" side of one replica).
   std::int64_t parameter_bytes() const;
+  // Whether the weights live in memory shared with other processes (LoadOptions::shared).
+  bool shares_weights() const { return shares_weights_; }
+  // The address of the weights' first byte (CPU float32 loads: all weights lie in one block).
+  const void* weights_address() const { return word_emb_.data_ptr(); }
 
  private:
   struct Layer {
@@ -141,6 +164,7 @@ class Roberta {
   LoadOptions options_;
   double word_embedding_std_ = 0.0;
   std::string fingerprint_;
+  bool shares_weights_ = false;
   torch::Tensor word_emb_, pos_emb_, type_emb0_, emb_ln_w_, emb_ln_b_;
   std::vector<Layer> layers_;
   torch::Tensor head_dense_w_, head_dense_b_, head_ln_w_, head_ln_b_, decoder_w_, decoder_b_;

@@ -38,6 +38,8 @@ class SafetensorsFile {
   const TensorInfo& info(const std::string& name) const;
   // A float32 CPU copy of the tensor (F16/BF16 widened exactly).
   torch::Tensor tensor(const std::string& name) const;
+  // The same float32 values written to dst (info(name).numel() floats), with no other copy.
+  void read_into(const std::string& name, float* dst) const;
   const SafetensorsHeader& header() const { return header_; }
 
  private:
