@@ -39,6 +39,10 @@ SCHEMA = {
     "run_finished": "/run/finished",
 }
 S = SCHEMA
+# The gradient methods' own per-step series (methods::PromptTuning: prompt_tuning, ptuning_v2,
+# bbt_adam), method-owned and so not in the schema. Their runs have no /train/api_calls: step i is
+# their (i+1)-th train query (with a full batch, bbt_adam's API call; prompt tuning also counts dev).
+TUNING_LOSS, TUNING_DEV = "/train/tuning_loss", "/train/tuning_dev_metric"
 
 
 def die(msg):
@@ -160,6 +164,13 @@ def main():
                 "test": read(f, S["test_metric"]),
                 "finished": len(finished) > 0 and finished[0] == 1,
             }
+            d = data[run["name"]]
+            if len(d["calls"]) == 0 and TUNING_LOSS in f:
+                d["loss"] = read(f, TUNING_LOSS)
+                d["calls"] = np.arange(1, len(d["loss"]) + 1, dtype=float)
+                dev = read(f, TUNING_DEV)
+                at = np.flatnonzero(np.isfinite(dev))
+                d["dev_calls"], d["dev"] = (at + 1).astype(float), dev[at]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     color = {g: colors[i % len(colors)] for i, g in enumerate(groups)}
     suffix = f" — {args.title}" if args.title else ""

@@ -663,7 +663,10 @@ std::string format_sweep_report(const Sweep& sweep, const std::string& results_d
   }
 
   const bool many_methods = sweep.methods.size() > 1;
-  if (sweep.axes.size() != 1) {
+  if (sweep.axes.empty() && sweep.methods_ablation) {
+    os << title("Ablation: test metric x100 against the method, mean ± std over split seeds", format)
+       << metric_table(entries, tasks, [](const SweepEntry& e) { return e.run->method; }, false, format) << "\n";
+  } else if (sweep.axes.size() != 1) {
     os << title(sweep.axes.empty() ? "Test metric x100, mean ± std over split seeds (Table 3 layout; paper rows: "
                                      "Sun et al. 2022, Table 3)"
                                    : "Test metric x100, mean ± std over split seeds, every axis combination",

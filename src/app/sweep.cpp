@@ -33,7 +33,7 @@ struct Section {
   std::vector<Entry> entries;
 };
 
-const std::vector<std::string> kSweepKeys = {"base", "methods", "tasks", "seeds", "zip"};
+const std::vector<std::string> kSweepKeys = {"base", "methods", "tasks", "seeds", "zip", "layout"};
 
 std::vector<std::string> split_list(const std::string& value, const std::string& where) {
   std::vector<std::string> out;
@@ -175,7 +175,7 @@ Sweep load_sweep(const std::string& path) {
     const std::string where = at(e.line);
     if (std::find(kSweepKeys.begin(), kSweepKeys.end(), e.key) == kSweepKeys.end()) {
       const std::string best = closest_match(e.key, kSweepKeys);
-      throw UsageError(where + "unknown key '" + e.key + "' in [sweep] (base, methods, tasks, seeds, zip)" +
+      throw UsageError(where + "unknown key '" + e.key + "' in [sweep] (base, methods, tasks, seeds, zip, layout)" +
                        (best.empty() ? "" : " (did you mean '" + best + "'?)"));
     }
     if (e.key == "base") {
@@ -197,6 +197,10 @@ Sweep load_sweep(const std::string& path) {
         if (!task_sections.count(t)) check_value("task.name", t, where);
         sw.tasks.push_back(t);
       }
+    } else if (e.key == "layout") {
+      if (e.value != "table3" && e.value != "ablation")
+        throw UsageError(where + "layout = " + e.value + ": expected table3 or ablation");
+      sw.methods_ablation = e.value == "ablation";
     } else if (e.key == "seeds") {
       for (const auto& v : split_list(e.value, where)) {
         check_value("task.split_seed", v, where);

@@ -206,7 +206,8 @@ RunHeader make_header(const RunConfig& cfg, const Replica& r, const std::string&
   const auto n = static_cast<std::size_t>(cfg.prompt.n_tokens);
   const auto H = static_cast<std::size_t>(r.model->config().hidden_size);
   if (!r.layer_stats.empty()) h.deep_prompt_shape = {L, n, H};
-  if (cfg.method.name == MethodName::kPromptTuning) h.deep_prompt_shape = {n, H};
+  if (cfg.method.name == MethodName::kPromptTuning || cfg.method.name == MethodName::kBbtAdam)
+    h.deep_prompt_shape = {n, H};
   if (cfg.method.name == MethodName::kPtuningV2) h.deep_prompt_shape = {L, 2, n, H};
   h.weights_fingerprint = r.model->fingerprint();
   return h;
@@ -403,6 +404,7 @@ int fit_no_steps(Run& run, std::string& stop_reason) {
   const auto t0 = Clock::now();
   run.fit = run.method.fit(run.cluster, run.scorer);
   p.api_calls += run.fit.api_calls;
+  if (run.fit.z.size() > 0) p.best_z = run.fit.z;  // a subspace method's kept z: /best/z, as BBT's
   run.record.write_fit(run.fit);
   if (!run.fit.prompt.empty()) run.record.write_best_prompt(run.fit.prompt);
   if (!run.fit.summary.empty()) run.log << run.fit.summary << std::endl;
@@ -503,8 +505,10 @@ int train_root(RunConfig& cfg, Replica& replica, const TrainArgs& args, const st
   Run run{cfg,  replica, cl, *method, make_scorer(cfg, replica.task), std::move(*record), checkpoint.progress,
           resumed};
   log_start(run);
+  // A method with a prompt vector (BBT, BBTv2, BBT-Adam) scores z = 0 on test first; a no-step
+  // method's checkpoint (what a resume fits again from) comes after it, so a resumed run has it too.
+  if (method->prompt_dim() > 0 && !resumed && cfg.eval.test && cl.split(Split::kTest).size() > 0) initial_test(run);
   if (!steps && !resumed) run.record.write_checkpoint(*method, run.progress);  // what a resume starts from
-  if (steps && !resumed && cfg.eval.test && cl.split(Split::kTest).size() > 0) initial_test(run);
   std::string stop_reason;
   if ((steps ? train_steps(run, stop_reason) : fit_no_steps(run, stop_reason)) == kExitCheckpointed) {
     cl.finish(kExitCheckpointed);
@@ -580,7 +584,33 @@ std::vector<double> initial_parameters(const RunConfig& cfg, const Replica& repl
   return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
 }
 
+// BBT-Adam: BBT's z (from 0, as CMA-ES's mean), its A and p0 in every rank's evaluator; the loss
+// is BBT's ce (the other loss types are refused: neg_acc has no gradient, hinge is not supported).
+std::unique_ptr<methods::Method> make_bbt_adam(const RunConfig& cfg, const Replica& replica) {
+  if (cfg.loss.type != core::LossType::ce)
+    throw UsageError("method.name = bbt_adam follows the gradient of the cross-entropy: it needs loss.type = ce (got " +
+                     core::loss_type_name(cfg.loss.type) + ")");
+  methods::TuningOptions o;
+  o.kind = core::Tuned::kSubspace;
+  o.init.assign(static_cast<std::size_t>(cfg.prompt.intrinsic_dim), 0.0);
+  o.lr = cfg.optim.lr > 0 ? cfg.optim.lr : 0.1;
+  o.weight_decay = cfg.optim.weight_decay;
+  o.max_grad_norm = cfg.optim.max_grad_norm;
+  o.steps = cfg.optim.steps;
+  o.warmup_steps = cfg.optim.warmup_steps;
+  o.eval_every = cfg.eval.every;
+  o.patience = cfg.optim.patience;
+  o.batch_size = cfg.optim.batch_size;
+  o.chunk_rows = cfg.optim.chunk_rows;
+  o.seed = static_cast<std::uint64_t>(cfg.optim.seed);
+  o.logit_scale = cfg.loss.logit_scale;
+  o.count_dev_calls = false;  // BBT's rule: an API call is a train query
+  (void)replica;
+  return std::make_unique<methods::PromptTuning>(o);
+}
+
 std::unique_ptr<methods::Method> make_tuning(const RunConfig& cfg, const Replica& replica) {
+  if (cfg.method.name == MethodName::kBbtAdam) return make_bbt_adam(cfg, replica);
   const bool prefix = cfg.method.name == MethodName::kPtuningV2;
   if (!prefix && cfg.prompt.mode != model::PromptMode::kCat)
     throw UsageError("method.name = prompt_tuning puts its soft prompt in front of the input: it needs prompt.mode = cat");
@@ -636,6 +666,7 @@ std::unique_ptr<methods::Method> make_method(const RunConfig& cfg, const Replica
     }
     case MethodName::kPromptTuning:
     case MethodName::kPtuningV2:
+    case MethodName::kBbtAdam:
       return make_tuning(cfg, replica);
   }
   const int threads = replica.threads;

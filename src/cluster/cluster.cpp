@@ -254,7 +254,7 @@ std::vector<float> Cluster::query(core::RowQuery query, const core::EncodedSplit
 // Collective: every rank runs its whole chunks of `rows`; rank 0 gets [loss, correct, grad...] per
 // chunk in chunk order and adds them in that order.
 Gradient Cluster::gradient_share(core::Tuned kind, const std::vector<double>& params,
-                                 const std::vector<std::int64_t>& rows, std::int64_t chunk_rows) {
+                                 const std::vector<std::int64_t>& rows, std::int64_t chunk_rows, double logit_scale) {
   const auto total = static_cast<std::int64_t>(rows.size());
   const Range mine = chunked_share(total, chunk_rows, mpi_.rank(), mpi_.size());
   const auto t0 = Clock::now();
@@ -262,7 +262,10 @@ Gradient Cluster::gradient_share(core::Tuned kind, const std::vector<double>& pa
   for (std::int64_t r0 = mine.begin; r0 < mine.end; r0 += chunk_rows) {
     const std::vector<std::int64_t> chunk(rows.begin() + r0, rows.begin() + std::min(mine.end, r0 + chunk_rows));
     const core::ChunkGradient g =
-        core::chunk_gradient(evaluator_.model(), kind, params, splits_.train, chunk, evaluator_.label_ids());
+        kind == core::Tuned::kSubspace
+            ? core::subspace_chunk_gradient(evaluator_, params, splits_.train, chunk, logit_scale)
+            : core::chunk_gradient(evaluator_.model(), kind, params, splits_.train, chunk, evaluator_.label_ids(),
+                                   logit_scale);
     local.push_back(g.loss_sum);
     local.push_back(static_cast<double>(g.correct));
     local.insert(local.end(), g.grad.begin(), g.grad.end());
@@ -285,19 +288,21 @@ Gradient Cluster::gradient_share(core::Tuned kind, const std::vector<double>& pa
 }
 
 Gradient Cluster::gradient(core::Tuned kind, const std::vector<double>& params,
-                           const std::vector<std::int64_t>& rows, std::int64_t chunk_rows, EvalCosts* costs) {
+                           const std::vector<std::int64_t>& rows, std::int64_t chunk_rows, EvalCosts* costs,
+                           double logit_scale) {
   if (chunk_rows < 1) throw Error("gradient: chunk_rows must be >= 1");
   const auto t0 = Clock::now();
   std::vector<std::int64_t> header{kGradient, static_cast<std::int64_t>(kind)};
   broadcast(header, 0);
   std::vector<double> p = params;
+  p.push_back(logit_scale);  // travels as the last value
   broadcast(p, 0);
   std::vector<std::int64_t> r{chunk_rows};
   r.insert(r.end(), rows.begin(), rows.end());
   broadcast(r, 0);
   clock_comm_ += seconds_since(t0);
   const auto t1 = Clock::now();
-  Gradient g = gradient_share(kind, params, rows, chunk_rows);
+  Gradient g = gradient_share(kind, params, rows, chunk_rows, logit_scale);
   if (costs) {
     costs->forward += seconds_since(t1);
     costs->bytes_sent.assign(mpi_.size(), 0.0);
@@ -306,7 +311,7 @@ Gradient Cluster::gradient(core::Tuned kind, const std::vector<double>& params,
     for (int k = 1; k < mpi_.size(); ++k) {
       const Range share = chunked_share(total, chunk_rows, k, mpi_.size());
       const double chunks = static_cast<double>((share.size() + chunk_rows - 1) / chunk_rows);
-      const double out = 8.0 * static_cast<double>(params.size() + rows.size() + 3);
+      const double out = 8.0 * static_cast<double>(params.size() + rows.size() + 4);
       const double back = 8.0 * chunks * static_cast<double>(params.size() + 2);
       costs->bytes_received[k] = out;
       costs->bytes_sent[k] = back;
@@ -331,6 +336,8 @@ std::vector<float> Cluster::tuned_logits_share(Split split, core::Tuned kind, co
 }
 
 std::vector<float> Cluster::tuned_logits(Split split, core::Tuned kind, const std::vector<double>& params) {
+  if (kind == core::Tuned::kSubspace)
+    return evaluate(split, Eigen::Map<const Eigen::VectorXd>(params.data(), static_cast<Eigen::Index>(params.size())));
   const auto t0 = Clock::now();
   std::vector<std::int64_t> header{kTunedLogits, static_cast<std::int64_t>(kind)};
   broadcast(header, 0);
@@ -421,7 +428,8 @@ int Cluster::serve(const ServeHooks& hooks) {
     }
     if (header[0] == kGradient || header[0] == kTunedLogits) {
       if (header[1] != static_cast<std::int64_t>(core::Tuned::kPrompt) &&
-          header[1] != static_cast<std::int64_t>(core::Tuned::kPrefix))
+          header[1] != static_cast<std::int64_t>(core::Tuned::kPrefix) &&
+          (header[0] != kGradient || header[1] != static_cast<std::int64_t>(core::Tuned::kSubspace)))
         throw Error("protocol error: unknown tuned kind " + std::to_string(header[1]) + " from rank 0");
       const auto kind = static_cast<core::Tuned>(header[1]);
       if (header[0] == kGradient) {
@@ -430,8 +438,11 @@ int Cluster::serve(const ServeHooks& hooks) {
         broadcast(params, 0);
         broadcast(rows, 0);
         clock_comm_ += seconds_since(t0);
-        if (rows.empty() || rows[0] < 1) throw Error("protocol error: bad gradient request from rank 0");
-        gradient_share(kind, params, std::vector<std::int64_t>(rows.begin() + 1, rows.end()), rows[0]);
+        if (rows.empty() || rows[0] < 1 || params.empty())
+          throw Error("protocol error: bad gradient request from rank 0");
+        const double logit_scale = params.back();
+        params.pop_back();
+        gradient_share(kind, params, std::vector<std::int64_t>(rows.begin() + 1, rows.end()), rows[0], logit_scale);
       } else {
         std::vector<std::int64_t> which;
         std::vector<double> params;

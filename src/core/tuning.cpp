@@ -1,6 +1,8 @@
 #include "bbt/core/tuning.hpp"
 
 #include <algorithm>
+#include <tuple>
+#include <utility>
 
 #include "bbt/common/error.hpp"
 
@@ -23,6 +25,26 @@ torch::Tensor logits_of(const model::Roberta& model, Tuned kind, const torch::Te
                                 : model.mask_logits_grad(batch, torch::Tensor(), p, labels);
 }
 
+// The rows' cross-entropy sum of logits x scale, the rows predicted right, after backward().
+// Float32 (float64 logits, a float64 model, stay float64).
+std::pair<double, std::int64_t> ce_backward(const torch::Tensor& raw, const EncodedSplit& split,
+                                            const std::vector<std::int64_t>& rows, double logit_scale) {
+  auto logits = raw.scalar_type() == torch::kFloat64 ? raw : raw.to(torch::kFloat32);  // [B, K]
+  if (logit_scale != 1.0) logits = logits * logit_scale;
+  std::vector<std::int64_t> y;
+  for (auto r : rows) y.push_back(split.labels[static_cast<std::size_t>(r)]);
+  const auto target = torch::tensor(y, torch::kLong).to(logits.device());
+  const auto loss = torch::nn::functional::cross_entropy(
+      logits, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+  loss.backward();
+  return {loss.item<double>(), logits.argmax(1).eq(target).sum().item<std::int64_t>()};
+}
+
+std::vector<double> host_doubles(const torch::Tensor& t) {
+  const auto g = t.to(torch::kCPU, torch::kFloat64).contiguous().view(-1);
+  return std::vector<double>(g.data_ptr<double>(), g.data_ptr<double>() + g.numel());
+}
+
 }  // namespace
 
 torch::Tensor tuned_tensor(const model::Roberta& model, Tuned kind, const std::vector<double>& flat) {
@@ -39,22 +61,42 @@ torch::Tensor tuned_tensor(const model::Roberta& model, Tuned kind, const std::v
 
 ChunkGradient chunk_gradient(const model::Roberta& model, Tuned kind, const std::vector<double>& flat,
                              const EncodedSplit& split, const std::vector<std::int64_t>& rows,
-                             const std::vector<std::int64_t>& label_ids) {
+                             const std::vector<std::int64_t>& label_ids, double logit_scale) {
+  if (kind == Tuned::kSubspace) throw Error("internal: chunk_gradient of a subspace vector needs the evaluator");
   ChunkGradient out;
   auto p = tuned_tensor(model, kind, flat).detach().set_requires_grad(true);
   const auto batch = batch_of(split, rows);
   const auto labels = torch::tensor(label_ids, torch::kLong);
-  const auto logits = logits_of(model, kind, p, batch, labels).to(torch::kFloat32);  // [B, K]
-  std::vector<std::int64_t> y;
-  for (auto r : rows) y.push_back(split.labels[static_cast<std::size_t>(r)]);
-  const auto target = torch::tensor(y, torch::kLong).to(logits.device());
-  const auto loss = torch::nn::functional::cross_entropy(
-      logits, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-  loss.backward();
-  out.loss_sum = loss.item<double>();
-  out.correct = logits.argmax(1).eq(target).sum().item<std::int64_t>();
-  const auto g = p.grad().to(torch::kCPU, torch::kFloat64).contiguous().view(-1);
-  out.grad.assign(g.data_ptr<double>(), g.data_ptr<double>() + g.numel());
+  std::tie(out.loss_sum, out.correct) = ce_backward(logits_of(model, kind, p, batch, labels), split, rows, logit_scale);
+  out.grad = host_doubles(p.grad());
+  return out;
+}
+
+torch::Tensor subspace_prompt(const Evaluator& evaluator, const std::vector<double>& z) {
+  const model::Projection& a = evaluator.projection();
+  if (static_cast<std::int64_t>(z.size()) != a.dim())
+    throw Error("tuning: z has " + std::to_string(z.size()) + " values, the projection takes " +
+                std::to_string(a.dim()));
+  const auto zt = torch::from_blob(const_cast<double*>(z.data()), {1, a.dim()}, torch::kFloat64);
+  const bool wide = a.matrix().scalar_type() == torch::kFloat64;
+  torch::Tensor p = a.project(zt.to(wide ? torch::kFloat64 : torch::kFloat32));  // [1, n, H]
+  if (evaluator.p0().defined()) p = p + evaluator.p0().unsqueeze(0);
+  return p[0];
+}
+
+ChunkGradient subspace_chunk_gradient(const Evaluator& evaluator, const std::vector<double>& z,
+                                      const EncodedSplit& split, const std::vector<std::int64_t>& rows,
+                                      double logit_scale) {
+  ChunkGradient out;
+  const auto p = subspace_prompt(evaluator, z).detach().set_requires_grad(true);  // [n, H]
+  const auto labels = torch::tensor(evaluator.label_ids(), torch::kLong);
+  const auto logits = evaluator.model().mask_logits_grad(batch_of(split, rows), p, torch::Tensor(), labels,
+                                                         evaluator.mode());
+  std::tie(out.loss_sum, out.correct) = ce_backward(logits, split, rows, logit_scale);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor& a = evaluator.projection().matrix();  // [n*H, d]
+  const auto ct = a.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  out.grad = host_doubles(torch::mv(a.t().to(ct), p.grad().reshape({-1}).to(a.device(), ct)));  // [d]
   return out;
 }
 

@@ -25,6 +25,15 @@ PromptTuning::PromptTuning(TuningOptions options) : o_(std::move(options)), kept
   if (o_.init.empty()) throw Error("internal: prompt tuning without initial parameters");
 }
 
+int PromptTuning::prompt_dim() const {
+  return o_.kind == core::Tuned::kSubspace ? static_cast<int>(o_.init.size()) : 0;
+}
+
+Eigen::VectorXd PromptTuning::final_prompt() const {
+  if (o_.kind != core::Tuned::kSubspace) return {};
+  return Eigen::Map<const Eigen::VectorXd>(kept_.data(), static_cast<Eigen::Index>(kept_.size()));
+}
+
 std::vector<SeriesSpec> PromptTuning::series() const {
   return {{"tuning_loss", 0, false}, {"tuning_accuracy", 0, false}, {"tuning_grad_norm", 0, false},
           {"tuning_lr", 0, false},   {"tuning_dev_metric", 0, false}};
@@ -63,7 +72,7 @@ Fit PromptTuning::fit(cluster::Cluster& cluster, const core::Scorer& scorer) {
       rows.push_back(order[static_cast<std::size_t>(at++)]);
     }
     cluster::EvalCosts costs;
-    cluster::Gradient g = cluster.gradient(o_.kind, p, rows, o_.chunk_rows, &costs);
+    cluster::Gradient g = cluster.gradient(o_.kind, p, rows, o_.chunk_rows, &costs, o_.logit_scale);
     if (t == 0) {
       for (double b : costs.bytes_sent) out.bytes_up += b;
       for (double b : costs.bytes_received) out.bytes_down += b;
@@ -91,7 +100,7 @@ Fit PromptTuning::fit(cluster::Cluster& cluster, const core::Scorer& scorer) {
     const bool eval = (t + 1) % o_.eval_every == 0 || t + 1 == o_.steps;
     if (eval && dev.size() > 0) {
       dev_metric = scorer.score(cluster.tuned_logits(cluster::Split::kDev, o_.kind, p), 0, dev).metric;
-      out.api_calls += 1;
+      if (o_.count_dev_calls) out.api_calls += 1;
     }
     out.rows.push_back({{g.loss_sum * inv},
                         {static_cast<double>(g.correct) * inv},
@@ -112,12 +121,18 @@ Fit PromptTuning::fit(cluster::Cluster& cluster, const core::Scorer& scorer) {
     }
   }
   out.prompt = kept_;
+  if (o_.kind == core::Tuned::kSubspace) {
+    out.z = Eigen::Map<const Eigen::VectorXd>(kept_.data(), static_cast<Eigen::Index>(kept_.size()));
+    const torch::Tensor dense =
+        core::subspace_prompt(cluster.evaluator(), kept_).to(torch::kCPU, torch::kFloat64).contiguous();  // [n, H]
+    out.prompt.assign(dense.data_ptr<double>(), dense.data_ptr<double>() + dense.numel());
+  }
   // Rank 0's parameters, AdamW's two moments and the gradient.
   out.user_bytes = 8.0 * 4.0 * static_cast<double>(p.size());
   out.tuned_parameters = static_cast<std::int64_t>(p.size());
   std::ostringstream s;
-  s << (o_.kind == core::Tuned::kPrompt ? "prompt tuning" : "P-tuning v2") << ": " << p.size() << " parameters, "
-    << t << " steps, kept step " << best_step << " (dev " << best_dev << ")";
+  s << (o_.kind == core::Tuned::kPrompt ? "prompt tuning" : o_.kind == core::Tuned::kPrefix ? "P-tuning v2" : "BBT-Adam")
+    << ": " << p.size() << " parameters, " << t << " steps, kept step " << best_step << " (dev " << best_dev << ")";
   out.summary = s.str();
   return out;
 }

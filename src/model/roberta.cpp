@@ -650,7 +650,8 @@ torch::Tensor Roberta::hidden_states(const std::vector<std::vector<std::int64_t>
 }
 
 torch::Tensor Roberta::mask_logits_grad(const MaskBatch& batch, const torch::Tensor& prompt,
-                                        const torch::Tensor& prefix, const torch::Tensor& label_ids) const {
+                                        const torch::Tensor& prefix, const torch::Tensor& label_ids,
+                                        PromptMode mode) const {
   const auto& c = config_;
   const std::int64_t H = c.hidden_size, L = c.num_hidden_layers;
   std::int64_t n = 0;
@@ -663,16 +664,23 @@ torch::Tensor Roberta::mask_logits_grad(const MaskBatch& batch, const torch::Ten
       (prefix.dim() != 4 || prefix.size(0) != L || prefix.size(1) != 2 || prefix.size(3) != H))
     throw Error("mask_logits_grad: the prefix must be [" + std::to_string(L) + ", 2, m, " +
                 std::to_string(H) + "]");
-  check_inputs(batch, n, 0, torch::Tensor(), PromptMode::kCat, label_ids);
+  const bool add = mode == PromptMode::kAdd;
+  if (add && prefix.defined()) throw Error("mask_logits_grad: an add-mode prompt takes no prefix");
+  check_inputs(batch, n, 0, torch::Tensor(), mode, label_ids);
   const auto K = label_ids.size(0);
   if (batch.ids.empty())
     return torch::empty({0, K}, torch::TensorOptions().device(options_.device).dtype(options_.dtype));
   std::vector<std::size_t> rows(batch.ids.size());
   for (std::size_t r = 0; r < rows.size(); ++r) rows[r] = r;
-  const ChunkInputs in = chunk_inputs(batch, rows, n);
+  const ChunkInputs in = chunk_inputs(batch, rows, add ? 0 : n);
   auto h = embed(in);  // [B, L, H]
-  if (n > 0)
+  if (n > 0 && add) {
+    // The placeholders' embeddings plus the prompt (the same sums as mask_logits' in-place add).
+    const auto p = prompt.to(options_.device, options_.dtype).unsqueeze(0).expand({in.B, n, H});
+    h = torch::cat({h.narrow(1, 0, 1), h.narrow(1, 1, n) + p, h.narrow(1, n + 1, h.size(1) - n - 1)}, 1);
+  } else if (n > 0) {
     h = torch::cat({prompt.to(options_.device, options_.dtype).unsqueeze(0).expand({in.B, n, H}), h}, 1);
+  }
   torch::Tensor pre;  // [L, 2, m, H] on the device
   if (prefix.defined() && prefix.size(2) > 0) pre = prefix.to(options_.device, options_.dtype);
   h = encoder(h, in, /*mask_rows_only=*/true, {}, pre);    // [B, 1, H]

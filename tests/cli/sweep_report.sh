@@ -120,6 +120,12 @@ check "manual's row shows the missing run of task b" grep -Eq "^manual .*[0-9.]+
 check "every format exits 0" test $? -eq 0
 cat ablation.txt
 check "the ablation table has the axis values as rows" grep -Eq "^prompt.intrinsic_dim=20 +[0-9.]+ " ablation.txt
+# layout = ablation: the same runs, the methods compared as an ablation's axis (no paper rows).
+sed 's/^seeds = 13, 42$/seeds = 13, 42\nlayout = ablation/' study.ini >methods.ini
+"$BBT" report --sweep methods.ini >methods.txt
+check "layout = ablation: the methods as the ablation's rows, no Table 3 paper rows" bash -c \
+  "grep -q 'Ablation: test metric x100 against the method' methods.txt && grep -Eq '^bbt +[0-9.]+ ' methods.txt &&
+   ! grep -q '(paper)' methods.txt && ! grep -q 'Table 3 layout' methods.txt"
 
 # The numbers, recomputed from the run files with h5py; the formats parse.
 "$PY" - <<'PY'

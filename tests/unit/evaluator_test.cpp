@@ -14,6 +14,8 @@
 #include "bbt/cluster/mpi.hpp"
 #include "bbt/common/rng.hpp"
 #include "bbt/core/layer_stats.hpp"
+#include "bbt/core/losses.hpp"
+#include "bbt/core/tuning.hpp"
 #include "bbt/model/projection.hpp"
 #include "bbt/model/roberta.hpp"
 #include "tiny_fixture.hpp"
@@ -121,6 +123,93 @@ TEST_P(EvaluatorShares, CandidatesGiveDifferentLogits) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, EvaluatorShares, ::testing::Values(PromptMode::kAdd, PromptMode::kCat),
+                         [](const auto& info) { return info.param == PromptMode::kAdd ? "add" : "cat"; });
+
+// ---- BBT-Adam: the gradient with respect to z through BBT's prompt p = A z (+ p0) ----
+
+// The tiny model, the projection and p0 in float64: central differences need the precision.
+Evaluator evaluator64(PromptMode mode) {
+  tiny();  // writes the model directory
+  static const bbt::model::Roberta model = [] {
+    bbt::model::LoadOptions lo;
+    lo.max_batch = kChunk;
+    lo.dtype = torch::kFloat64;
+    return bbt::model::Roberta::load(bbt_test::scratch("bbt_evaluator_test") + "/model", lo);
+  }();
+  const double sigma = 100 * model.word_embedding_std() / std::sqrt(double(kDim));
+  bbt::model::Projection a(kDim, kPrompt, kHidden, bbt::model::ProjectionKind::kNormal, sigma, 9, torch::kCPU,
+                           torch::kFloat64);
+  torch::Tensor p0;
+  if (mode == PromptMode::kCat) {
+    torch::manual_seed(3);
+    p0 = torch::randn({kPrompt, kHidden}, torch::kFloat64) * 0.3;
+  }
+  return Evaluator(model, std::move(a), p0, {10, 11, 12}, mode, kChunk);
+}
+
+std::vector<double> z_vector(std::uint64_t seed, double scale) {
+  const Eigen::MatrixXd z = candidates(1, seed) * scale;
+  return std::vector<double>(z.data(), z.data() + z.size());
+}
+
+class SubspaceGradient : public ::testing::TestWithParam<PromptMode> {};
+
+// grad_z = A^T grad_p against central differences of the loss sum with respect to z, in float64,
+// with a logit scale (the demo's loss.logit_scale = 10 is a temperature inside the loss).
+TEST_P(SubspaceGradient, MatchesCentralDifferencesInFloat64) {
+  const PromptMode mode = GetParam();
+  const Evaluator ev = evaluator64(mode);
+  const EncodedSplit split = examples(7, mode, 3);
+  const std::vector<std::int64_t> rows{6, 0, 3, 4, 1};
+  const double scale = 2.5;
+  std::vector<double> z = z_vector(4, 0.5);
+  const auto g = bbt::core::subspace_chunk_gradient(ev, z, split, rows, scale);
+  ASSERT_EQ(g.grad.size(), static_cast<std::size_t>(kDim));
+  double largest = 0;
+  std::size_t top = 0;
+  for (std::size_t i = 0; i < g.grad.size(); ++i)
+    if (std::abs(g.grad[i]) > largest) largest = std::abs(g.grad[i]), top = i;
+  EXPECT_GT(largest, 1e-4) << "no gradient reaches z";
+  double worst = 0;
+  for (std::size_t i : {top, std::size_t{0}, std::size_t{kDim / 2}, std::size_t{kDim - 1}}) {
+    const double eps = 1e-6, x = z[i];
+    z[i] = x + eps;
+    const double up = bbt::core::subspace_chunk_gradient(ev, z, split, rows, scale).loss_sum;
+    z[i] = x - eps;
+    const double down = bbt::core::subspace_chunk_gradient(ev, z, split, rows, scale).loss_sum;
+    z[i] = x;
+    const double fd = (up - down) / (2 * eps), ad = g.grad[i];
+    const double rel = std::abs(fd - ad) / std::max({std::abs(fd), std::abs(ad), 1e-6});
+    EXPECT_LE(rel, 1e-6) << "z entry " << i << ": autograd " << ad << ", central difference " << fd;
+    worst = std::max(worst, rel);
+  }
+  std::printf("subspace gradient check (%s): worst relative error %.3g\n", mode == PromptMode::kAdd ? "add" : "cat",
+              worst);
+}
+
+// In the float32 model BBT runs, the gradient pass's loss is the one CMA-ES is told: the Scorer's
+// ce of BBT's own forward (pair_logits) for the same z, and the prompt is BBT's, bit for bit.
+TEST_P(SubspaceGradient, LossIsBbtsLossOfTheSamePrompt) {
+  const PromptMode mode = GetParam();
+  const Evaluator ev = evaluator(mode);
+  const EncodedSplit split = examples(9, mode, 5);
+  const std::vector<double> z = z_vector(8, 1.0);
+  std::vector<std::int64_t> rows;
+  std::vector<int> labels;
+  for (std::int64_t r = 0; r < split.size(); ++r) rows.push_back(r), labels.push_back(static_cast<int>(split.labels[r]));
+  const double scale = 10;
+  const auto g = bbt::core::subspace_chunk_gradient(ev, z, split, rows, scale);
+  const Eigen::Map<const Eigen::VectorXd> zm(z.data(), kDim);
+  const std::vector<float> logits = ev.pair_logits(zm, split, 0, split.size());
+  const auto m = bbt::core::logits_from(logits.data(), static_cast<std::size_t>(split.size()), 3);
+  const double bbt_loss = bbt::core::loss(bbt::core::LossType::ce, m, labels, 2, scale);
+  EXPECT_NEAR(g.loss_sum / static_cast<double>(split.size()), bbt_loss, 1e-4 * std::max(1.0, bbt_loss));
+  const torch::Tensor want = ev.projection().project(torch::from_blob(const_cast<double*>(z.data()), {1, kDim},
+                                                                      torch::kFloat64).to(torch::kFloat32))[0];
+  EXPECT_TRUE(torch::equal(bbt::core::subspace_prompt(ev, z), want));
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, SubspaceGradient, ::testing::Values(PromptMode::kAdd, PromptMode::kCat),
                          [](const auto& info) { return info.param == PromptMode::kAdd ? "add" : "cat"; });
 
 // BBTv2: one projection per layer (layer 1 at ten times layer 0's scale, as the hidden states are).

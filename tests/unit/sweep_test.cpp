@@ -152,6 +152,16 @@ TEST_F(SweepTest, EveryErrorNamesFileAndLine) {
   EXPECT_EQ(error_of(head + "methods = bbt\n"), "");
 }
 
+TEST_F(SweepTest, LayoutAblationComparesTheMethods) {
+  const std::string head = "[sweep]\nbase = ../base.ini\nmethods = bbt, bbt_adam\ntasks = planted\nseeds = 13\n";
+  EXPECT_FALSE(load_sweep(sweep(head)).methods_ablation);
+  EXPECT_TRUE(load_sweep(sweep(head + "layout = ablation\n")).methods_ablation);
+  EXPECT_FALSE(load_sweep(sweep(head + "layout = table3\n")).methods_ablation);
+  EXPECT_NE(error_of(head + "layout = figure\n").find("s.ini:6: layout = figure: expected table3 or ablation"),
+            std::string::npos)
+      << error_of(head + "layout = figure\n");
+}
+
 TEST(SweepFiles, ShippedSweepsExpand) {
   for (const auto& entry : fs::directory_iterator(fs::path(BBT_SOURCE_DIR) / "configs" / "sweeps")) {
     if (entry.path().extension() != ".ini") continue;

@@ -10,6 +10,8 @@
 //   tasks = sst2, ag_news       # labels: task.name values, or [task LABEL] sections
 //   seeds = 13, 42, 100         # task.split_seed
 //   zip = prompt.intrinsic_dim, cma.popsize   # these axes vary together (one line per group)
+//   layout = ablation           # table3 (default) | ablation: with no axes, the report compares
+//                               # the methods as an ablation (no paper rows), e.g. CMA-ES vs Adam
 //
 //   [set]                       # overrides of every run
 //   cma.budget = 8000
@@ -61,6 +63,7 @@ struct Sweep {
   std::vector<std::int64_t> seeds;
   std::vector<SweepAxis> axes;
   std::vector<SweepRun> runs;
+  bool methods_ablation = false;  // layout = ablation: the methods are the ablation's axis
 };
 
 // Reads, expands and validates a sweep file (also reads every base configuration it names).

@@ -81,10 +81,13 @@ class Cluster {
   // Rank 0, gradient-based methods: the cross-entropy loss sum, correct count and gradient sum of
   // the train rows `rows` under the tuned parameters `params` (every rank gets them), computed in
   // chunks of chunk_rows consecutive entries of `rows`, whole chunks per rank; rank 0 adds the
-  // chunks' results in chunk order. Costs: parameters and row ids out, chunk results back.
+  // chunks' results in chunk order. Costs: parameters and row ids out, chunk results back. The loss
+  // is the cross-entropy of logits x logit_scale. kind = kSubspace: params is z [d], the prompt is
+  // each rank's A z (+ p0) in its evaluator's mode, the gradient is with respect to z.
   Gradient gradient(core::Tuned kind, const std::vector<double>& params, const std::vector<std::int64_t>& rows,
-                    std::int64_t chunk_rows, EvalCosts* costs = nullptr);
-  // Rank 0: logits [split size x K] of the tuned parameters, rows shared as evaluate's.
+                    std::int64_t chunk_rows, EvalCosts* costs = nullptr, double logit_scale = 1.0);
+  // Rank 0: logits [split size x K] of the tuned parameters, rows shared as evaluate's (kSubspace:
+  // evaluate(split, z), the same bits).
   std::vector<float> tuned_logits(Split split, core::Tuned kind, const std::vector<double>& params);
   // Rank 0: whether any rank received a stop signal (SIGTERM, SIGUSR1) since the job began.
   bool stop_requested();
@@ -103,7 +106,7 @@ class Cluster {
   std::vector<double> gather_memory();
   void serve_layer(std::int64_t cols);
   Gradient gradient_share(core::Tuned kind, const std::vector<double>& params, const std::vector<std::int64_t>& rows,
-                          std::int64_t chunk_rows);
+                          std::int64_t chunk_rows, double logit_scale);
   std::vector<float> tuned_logits_share(Split split, core::Tuned kind, const std::vector<double>& params);
   std::vector<float> query_share(core::RowQuery query, const core::EncodedSplit& inputs, EvalCosts* costs);
 

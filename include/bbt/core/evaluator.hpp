@@ -64,6 +64,7 @@ class Evaluator {
   std::int64_t chunk_rows() const { return chunk_rows_; }
   const model::Roberta& model() const { return model_; }
   const model::Projection& projection() const { return projection_; }
+  model::PromptMode mode() const { return mode_; }
   // Cat mode's p0 in the compute dtype on the device (undefined: none).
   const torch::Tensor& p0() const { return p0_; }
 

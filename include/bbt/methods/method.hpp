@@ -39,6 +39,7 @@ struct Fit {
   std::int64_t tuned_parameters = 0;    // trained weights (0: none, as the manual prompt and ICL)
   std::string summary;                  // one line for the log
   std::vector<double> prompt;           // a gradient method's kept parameters, dense (/best/prompt)
+  Eigen::VectorXd z;                    // a subspace method's kept z (/best/z; empty: none)
 };
 
 // A method's checkpoint state as named matrices (no field names leak into the loop).

@@ -6,6 +6,12 @@
 // order), rank 0 applies AdamW and the new parameters travel with the next request, so any rank
 // count gives the same bits. Dev every eval_every steps; a strictly better dev metric keeps the
 // parameters; patience evaluations without one end the training.
+//
+// The same loop is BBT-Adam (`bbt_adam`, kind core::Tuned::kSubspace): the parameters are BBT's z
+// [d], the prompt every rank's A z (+ p0) in BBT's mode, the gradient A^T grad_p (the ablation
+// "CMA-ES against Adam in the same subspace"). It keeps z (prompt_dim() = d: /best/z, as BBT),
+// scores dev with BBT's own forward (cluster.evaluate) and, as BBT, counts one API call per train
+// query only (count_dev_calls = false).
 #include <cstdint>
 #include <vector>
 
@@ -23,12 +29,18 @@ struct TuningOptions {
   long steps = 1000, warmup_steps = 0, eval_every = 100, patience = 0;  // patience 0: none
   std::int64_t batch_size = 32, chunk_rows = 8;
   std::uint64_t seed = 42;  // the mini-batch order
+  double logit_scale = 1.0;    // the loss is the cross-entropy of logits x this (loss.logit_scale)
+  bool count_dev_calls = true;  // a dev evaluation counts as an API call (BBT's rule: it does not)
 };
 
 class PromptTuning final : public NoStepMethod {
  public:
   explicit PromptTuning(TuningOptions options);
 
+  // kSubspace: the length of z (the loop keeps it as /best/z); 0 otherwise.
+  int prompt_dim() const override;
+  // kSubspace: the kept z (what the loop keeps when dev never ran); empty otherwise.
+  Eigen::VectorXd final_prompt() const override;
   // Per step: mean train loss and accuracy of the mini-batch, gradient norm (before clipping),
   // learning rate, and the dev metric (NaN when dev did not run).
   std::vector<SeriesSpec> series() const override;

@@ -91,8 +91,11 @@ class Roberta {
   // `prefix` [L, 2, m, H] (P-tuning v2: layer l's m keys prefix[l][0] and values prefix[l][1],
   // after the key/value projections, in front of that layer's own, open to every row; undefined =
   // none) and the weights (of a trainable_copy()) gets gradients. Rows as mask_logits' cat mode.
+  // mode = kAdd (no prefix): `prompt` is added at positions 1..n after the embedding LayerNorm and
+  // rows carry the n placeholders, as mask_logits' add mode (BBT-Adam in an add-mode subspace).
   torch::Tensor mask_logits_grad(const MaskBatch& batch, const torch::Tensor& prompt,
-                                 const torch::Tensor& prefix, const torch::Tensor& label_ids) const;
+                                 const torch::Tensor& prefix, const torch::Tensor& label_ids,
+                                 PromptMode mode = PromptMode::kCat) const;
   // The embedding layer's output for tokens `ids` with no position (LayerNorm(word + type)): [n, H]
   // float32 on the CPU. Prompt tuning's initial prompt from sampled vocabulary rows.
   torch::Tensor token_rows(const std::vector<std::int64_t>& ids) const;
