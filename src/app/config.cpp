@@ -36,7 +36,8 @@ const Names<MethodName> kMethodNames = {{MethodName::kBbt, "bbt"},
                                         {MethodName::kFeatureBilstm, "feature_bilstm"},
                                         {MethodName::kPromptTuning, "prompt_tuning"},
                                         {MethodName::kPtuningV2, "ptuning_v2"},
-                                        {MethodName::kBbtAdam, "bbt_adam"}};
+                                        {MethodName::kBbtAdam, "bbt_adam"},
+                                        {MethodName::kModelTuning, "model_tuning"}};
 const Names<std::optional<model::Dtype>> kDtypeNames = {{std::nullopt, "auto"},
                                                         {model::Dtype::kF32, "float32"},
                                                         {model::Dtype::kF16, "float16"},
@@ -173,7 +174,7 @@ std::vector<ConfigKey> make_table() {
   using O = OutputConfig;
   // clang-format off
   std::vector<ConfigKey> keys = {
-    enum_key("method.name", &C::method, &N::name, kMethodNames, "bbt | bbtv2 | manual | icl | feature_mlp | feature_bilstm | prompt_tuning | ptuning_v2 | bbt_adam (bbtv2: deep prompts, one CMA-ES per layer; manual..feature_bilstm: the paper's gradient-free baselines, README 'Baselines'; prompt_tuning, ptuning_v2: its gradient-based ones, README 'Gradient-based baselines'; bbt_adam: BBT's subspace optimised with Adam and gradients instead of CMA-ES, README 'BBT-Adam')"),
+    enum_key("method.name", &C::method, &N::name, kMethodNames, "bbt | bbtv2 | manual | icl | feature_mlp | feature_bilstm | prompt_tuning | ptuning_v2 | bbt_adam | model_tuning (bbtv2: deep prompts, one CMA-ES per layer; manual..feature_bilstm: the paper's gradient-free baselines, README 'Baselines'; prompt_tuning, ptuning_v2, model_tuning: its gradient-based ones, README 'Gradient-based baselines'; bbt_adam: BBT's subspace optimised with Adam and gradients instead of CMA-ES, README 'BBT-Adam')"),
     scalar_key("model.path", &C::model, &M::path, "Hugging Face checkpoint directory (config.json, model.safetensors, vocab.json + merges.txt or tokenizer.json)",
                +[](const C&, const std::string& v) { return !v.empty(); }, "a checkpoint directory is required"),
     enum_key("model.dtype", &C::model, &M::dtype, kDtypeNames, "auto | float32 | float16 | bfloat16 (auto: float32 on CPU, bfloat16 on CUDA)"),
@@ -187,7 +188,7 @@ std::vector<ConfigKey> make_table() {
     scalar_key("task.test_file", &C::task, &T::test_file, "test file (overrides data_dir)"),
     scalar_key("task.k_shot", &C::task, &T::k_shot, "examples per class for train (and again for dev); 0 = the whole train file is train and task.dev_file (if given) is dev, for the gradient-based methods (the pre-trained prompt's full-data prompt tuning)",
                +[](const C& c, const int& v) { return (v >= 1 && v <= 100000) || (v == 0 && full_data_method(c.method.name)); },
-               "expected 1..100000 (0, the whole train file, for prompt_tuning and ptuning_v2 only)"),
+               "expected 1..100000 (0, the whole train file, for prompt_tuning, ptuning_v2 and model_tuning only)"),
     scalar_key("task.split_seed", &C::task, &T::split_seed, "seed of the k-shot split (numpy legacy shuffle)",
                +[](const C&, const std::int64_t& v) { return v >= 0 && v <= 4294967295LL; }, "expected 0..2^32-1 (numpy's legacy seed range)"),
     scalar_key("task.template", &C::task, &T::template_text, "custom tasks: template with {prompt}, {text}, {text_b}, <mask>",
@@ -261,23 +262,23 @@ std::vector<ConfigKey> make_table() {
                +[](const C&, const double& v) { return std::isfinite(v) && v >= 0; }, "expected >= 0"),
     scalar_key("classifier.seed", &C::classifier, &K::seed, "feature_*: seed of the classifier's initial weights",
                +[](const C&, const std::int64_t& v) { return v >= 0; }, "expected >= 0"),
-    scalar_key("optim.lr", &C::optim, &G::lr, "prompt_tuning, ptuning_v2, bbt_adam: AdamW learning rate (0: the method's default, 0.3 / 0.01 / 0.1)",
+    scalar_key("optim.lr", &C::optim, &G::lr, "prompt_tuning, ptuning_v2, bbt_adam, model_tuning: AdamW learning rate (0: the method's default, 0.3 / 0.01 / 0.1 / 1e-5)",
                +[](const C&, const double& v) { return std::isfinite(v) && v >= 0; }, "expected >= 0"),
-    scalar_key("optim.batch_size", &C::optim, &G::batch_size, "prompt_tuning, ptuning_v2, bbt_adam: examples per step (the train split's size at most: bbt_adam with the whole split makes a step one API call of BBT's kind)",
+    scalar_key("optim.batch_size", &C::optim, &G::batch_size, "prompt_tuning, ptuning_v2, bbt_adam, model_tuning: examples per step (the train split's size at most: bbt_adam with the whole split makes a step one API call of BBT's kind)",
                +[](const C&, const int& v) { return v >= 1 && v <= 1000000; }, "expected 1..1000000"),
-    scalar_key("optim.steps", &C::optim, &G::steps, "prompt_tuning, ptuning_v2, bbt_adam: optimiser steps at most (bbt_adam: its API call budget, one call a step)",
+    scalar_key("optim.steps", &C::optim, &G::steps, "prompt_tuning, ptuning_v2, bbt_adam, model_tuning: optimiser steps at most (bbt_adam: its API call budget, one call a step)",
                +[](const C&, const long& v) { return v >= 1 && v <= 100000000; }, "expected 1..100000000"),
-    scalar_key("optim.weight_decay", &C::optim, &G::weight_decay, "prompt_tuning, ptuning_v2, bbt_adam: AdamW's decoupled weight decay",
+    scalar_key("optim.weight_decay", &C::optim, &G::weight_decay, "prompt_tuning, ptuning_v2, bbt_adam, model_tuning: AdamW's decoupled weight decay",
                +[](const C&, const double& v) { return std::isfinite(v) && v >= 0; }, "expected >= 0"),
-    scalar_key("optim.warmup_steps", &C::optim, &G::warmup_steps, "prompt_tuning, ptuning_v2, bbt_adam: linear warm-up steps (then linear decay to 0)",
+    scalar_key("optim.warmup_steps", &C::optim, &G::warmup_steps, "prompt_tuning, ptuning_v2, bbt_adam, model_tuning: linear warm-up steps (then linear decay to 0)",
                +[](const C&, const long& v) { return v >= 0; }, "expected >= 0"),
-    scalar_key("optim.patience", &C::optim, &G::patience, "prompt_tuning, ptuning_v2, bbt_adam: dev evaluations (every eval.every steps) without a better metric before stopping; 0: never",
+    scalar_key("optim.patience", &C::optim, &G::patience, "prompt_tuning, ptuning_v2, bbt_adam, model_tuning: dev evaluations (every eval.every steps) without a better metric before stopping; 0: never",
                +[](const C&, const long& v) { return v >= 0; }, "expected >= 0"),
-    scalar_key("optim.max_grad_norm", &C::optim, &G::max_grad_norm, "prompt_tuning, ptuning_v2, bbt_adam: clip the gradient norm to this (0: no clipping)",
+    scalar_key("optim.max_grad_norm", &C::optim, &G::max_grad_norm, "prompt_tuning, ptuning_v2, bbt_adam, model_tuning: clip the gradient norm to this (0: no clipping)",
                +[](const C&, const double& v) { return std::isfinite(v) && v >= 0; }, "expected >= 0"),
-    scalar_key("optim.chunk_rows", &C::optim, &G::chunk_rows, "prompt_tuning, ptuning_v2, bbt_adam: rows per forward/backward pass, the unit shared over ranks (the bits never depend on the rank count)",
+    scalar_key("optim.chunk_rows", &C::optim, &G::chunk_rows, "prompt_tuning, ptuning_v2, bbt_adam, model_tuning: rows per forward/backward pass, the unit shared over ranks (the bits never depend on the rank count)",
                +[](const C&, const int& v) { return v >= 1 && v <= 65536; }, "expected 1..65536"),
-    scalar_key("optim.seed", &C::optim, &G::seed, "prompt_tuning, ptuning_v2, bbt_adam: seed of the mini-batch order and of the initial parameters (bbt_adam starts at z = 0, as BBT's CMA-ES mean)",
+    scalar_key("optim.seed", &C::optim, &G::seed, "prompt_tuning, ptuning_v2, bbt_adam, model_tuning: seed of the mini-batch order and of the initial parameters (bbt_adam starts at z = 0, as BBT's CMA-ES mean)",
                +[](const C&, const std::int64_t& v) { return v >= 0; }, "expected >= 0"),
   };
   // clang-format on
@@ -451,7 +452,7 @@ bool uses_prompt(MethodName name) {
 }
 
 bool full_data_method(MethodName name) {
-  return name == MethodName::kPromptTuning || name == MethodName::kPtuningV2;
+  return name == MethodName::kPromptTuning || name == MethodName::kPtuningV2 || name == MethodName::kModelTuning;
 }
 
 std::string method_spelling(MethodName name) {

@@ -612,14 +612,20 @@ std::unique_ptr<methods::Method> make_bbt_adam(const RunConfig& cfg, const Repli
 std::unique_ptr<methods::Method> make_tuning(const RunConfig& cfg, const Replica& replica) {
   if (cfg.method.name == MethodName::kBbtAdam) return make_bbt_adam(cfg, replica);
   const bool prefix = cfg.method.name == MethodName::kPtuningV2;
-  if (!prefix && cfg.prompt.mode != model::PromptMode::kCat)
+  const bool weights = cfg.method.name == MethodName::kModelTuning;
+  if (weights && !cfg.prompt.init_file.empty())
+    throw UsageError("method.name = model_tuning takes no prompt.init_file (it trains the weights, with no prompt rows)");
+  if (weights && replica.load.dtype != torch::kFloat32)
+    throw UsageError("method.name = model_tuning trains float32 weights: model.dtype resolves to " +
+                     std::string(c10::toString(replica.load.dtype)) + " (set model.dtype = float32)");
+  if (!prefix && !weights && cfg.prompt.mode != model::PromptMode::kCat)
     throw UsageError("method.name = prompt_tuning puts its soft prompt in front of the input: it needs prompt.mode = cat");
   if (prefix && !cfg.prompt.init_file.empty())
     throw UsageError("method.name = ptuning_v2 takes no prompt.init_file (it tunes per-layer prefixes)");
   methods::TuningOptions o;
-  o.kind = prefix ? core::Tuned::kPrefix : core::Tuned::kPrompt;
-  o.init = initial_parameters(cfg, replica);
-  o.lr = cfg.optim.lr > 0 ? cfg.optim.lr : prefix ? 0.01 : 0.3;
+  o.kind = weights ? core::Tuned::kWeights : prefix ? core::Tuned::kPrefix : core::Tuned::kPrompt;
+  if (!weights) o.init = initial_parameters(cfg, replica);
+  o.lr = cfg.optim.lr > 0 ? cfg.optim.lr : weights ? 1e-5 : prefix ? 0.01 : 0.3;
   o.weight_decay = cfg.optim.weight_decay;
   o.max_grad_norm = cfg.optim.max_grad_norm;
   o.steps = cfg.optim.steps;
@@ -667,6 +673,7 @@ std::unique_ptr<methods::Method> make_method(const RunConfig& cfg, const Replica
     case MethodName::kPromptTuning:
     case MethodName::kPtuningV2:
     case MethodName::kBbtAdam:
+    case MethodName::kModelTuning:
       return make_tuning(cfg, replica);
   }
   const int threads = replica.threads;

@@ -1,6 +1,8 @@
 // `bbt bench forward`: throughput of one black-box call (C candidates x E examples through the
 // evaluator and model, as the training job runs it), its achieved GFLOP/s, and the same process's
 // dense matmul rate at the model's shapes, so that MFU = gflops / matmul_gflops.
+// `bbt bench train`: the same for one model-tuning step (core::WeightTuner: forward and backward
+// of every chunk, then AdamW on every weight), FLOPs counted as 3 x the forward's matmul FLOPs.
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +20,7 @@
 #include "bbt/common/error.hpp"
 #include "bbt/common/rng.hpp"
 #include "bbt/core/evaluator.hpp"
+#include "bbt/core/tuning.hpp"
 #include "bbt/app/config.hpp"
 #include "bbt/model/blas.hpp"
 #include "bbt/model/projection.hpp"
@@ -75,10 +78,29 @@ Shape named_shape(const std::string& name) {
   if (name == "base") return {12, 768, 12, 3072};
   if (name == "large") return {24, 1024, 16, 4096};
   if (name == "tiny") return {2, 64, 4, 128};
-  throw UsageError("bench forward: --shape must be base, large or tiny, got '" + name + "'");
+  throw UsageError("bench: --shape must be base, large or tiny, got '" + name + "'");
 }
 
 // Writes a random-weight model of `shape` (GPT-2 vocabulary) to dir, quietly.
+void write_model(const std::string& dir, const Shape& s);
+
+// A temporary random-weight model of a named shape, removed at scope exit.
+struct TempModel {
+  std::filesystem::path path;
+  TempModel(const std::string& bench, const std::string& shape_name) {
+    if (shape_name.empty()) return;
+    const Shape s = named_shape(shape_name);
+    path = std::filesystem::temp_directory_path() /
+           ("bbt-bench-" + bench + "-" + shape_name + "-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(path);
+    write_model(path.string(), s);
+  }
+  ~TempModel() {
+    std::error_code ec;
+    if (!path.empty()) std::filesystem::remove_all(path, ec);
+  }
+};
+
 void write_model(const std::string& dir, const Shape& s) {
   Args a{"bbt make-tiny-model",
          "--out",
@@ -361,6 +383,140 @@ int bench_forward(const Args& args) {
   // The process's peaks (the model, the batch and the matmul probe): Table 4's server memory.
   out["peak_rss_bytes"] = bbt::peak_rss_bytes();
   out["peak_device_bytes"] = model::peak_device_bytes(device);
+  std::cout << out.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace bbt::cli
+
+namespace bbt::cli {
+
+int bench_train(const Args& args) {
+  std::string model_dir, shape_name;
+  std::int64_t batch = 16, seq_len = 64, chunk_rows = 0;
+  int threads = 0, repeats = 5, warmup = 1;
+  std::uint64_t seed = 1;
+  po::options_description desc("options");
+  desc.add_options()("help,h", "print this help")("model.path", po::value(&model_dir),
+                                                  "model directory (config.json, model.safetensors)")(
+      "shape", po::value(&shape_name), "random weights of a named shape instead: base, large or tiny")(
+      "optim.batch_size", po::value(&batch)->default_value(16), "examples per step (SST-2-shaped rows)")(
+      "seq-len", po::value(&seq_len)->default_value(64), "tokens per row, <s> and </s> included")(
+      "optim.chunk_rows", po::value(&chunk_rows), "rows per forward/backward pass (default: the whole batch)")(
+      "model.threads", po::value(&threads), "intra-op threads (default: every CPU this process may use)")(
+      "repeats", po::value(&repeats)->default_value(5), "timed steps")(
+      "warmup", po::value(&warmup)->default_value(1), "untimed steps first")(
+      "seed", po::value(&seed)->default_value(1), "seed of tokens and labels");
+  const po::variables_map vm = parse_options(args, desc, nullptr, {{"optim.batch_size", "batch"},
+                                                                   {"model.threads", "threads"}});
+  if (vm.count("help")) {
+    std::cout << "usage: " << args[0] << " [--model.path DIR | --shape base|large|tiny] [options]\n"
+              << "One model-tuning step (every weight trained; float32 on the CPU) as `bbt train` runs it\n"
+              << "on one rank: forward and backward of each chunk, then AdamW. FLOPs per step are 3 x\n"
+              << "the forward's matmul FLOPs; MFU is against this process's matmul rate at the FFN's shapes.\n"
+              << desc;
+    return 0;
+  }
+  if (model_dir.empty() == shape_name.empty())
+    throw UsageError(args[0] + ": give exactly one of --model.path and --shape");
+  if (batch < 1 || seq_len < 4 || repeats < 1 || warmup < 0 || (vm.count("optim.chunk_rows") && chunk_rows < 1))
+    throw UsageError(args[0] + ": --optim.batch_size, --repeats, --optim.chunk_rows must be >= 1, --seq-len >= 4");
+  if (chunk_rows <= 0 || chunk_rows > batch) chunk_rows = batch;
+  at::set_num_threads(threads > 0 ? threads : usable_cpu_count());
+  const TempModel tmp("train", shape_name);
+  if (!shape_name.empty()) model_dir = tmp.path.string();
+  model::LoadOptions lo;  // float32 on the CPU: what model tuning trains
+  lo.max_batch = chunk_rows;
+  const model::Roberta model = model::Roberta::load(model_dir, lo);
+  const auto& c = model.config();
+  if (seq_len > c.max_position_embeddings - c.pad_token_id - 1)
+    throw UsageError(args[0] + ": --seq-len " + std::to_string(seq_len) + " exceeds the model's positions");
+
+  // SST-2-shaped rows: <s> text <mask> </s>, random ids, seq_len tokens each.
+  Rng rng(seed);
+  core::EncodedSplit split;
+  const std::int64_t first_id = 4, last_id = std::max<std::int64_t>(first_id + 1, c.vocab_size - 1);
+  auto rand_id = [&]() { return first_id + static_cast<std::int64_t>(rng.uniform() * double(last_id - first_id)); };
+  const double K = 2;
+  double forward_flops = 0;
+  for (std::int64_t e = 0; e < batch; ++e) {
+    std::vector<std::int64_t> ids{c.bos_token_id};
+    while (static_cast<std::int64_t>(ids.size()) < seq_len - 1) ids.push_back(rand_id());
+    ids.push_back(c.eos_token_id);
+    split.ids.push_back(ids);
+    split.mask_pos.push_back(seq_len - 2);
+    split.labels.push_back(e % 2);
+    forward_flops +=
+        row_flops(double(seq_len), double(c.hidden_size), double(c.intermediate_size), double(c.num_hidden_layers), K);
+  }
+  const double flops = 3.0 * forward_flops;  // backward = 2 x forward (input and weight gradients)
+  const std::vector<std::int64_t> labels{rand_id(), rand_id()};
+
+  core::WeightTuner tuner(model);
+  std::vector<float> g(static_cast<std::size_t>(tuner.size())), chunk_g;
+  double loss = 0;
+  std::vector<double> seconds, update_seconds;
+  for (int r = 0; r < warmup + repeats; ++r) {
+    const auto t0 = Clock::now();
+    std::fill(g.begin(), g.end(), 0.0f);
+    loss = 0;
+    for (std::int64_t r0 = 0; r0 < batch; r0 += chunk_rows) {
+      std::vector<std::int64_t> rows;
+      for (std::int64_t i = r0; i < std::min(batch, r0 + chunk_rows); ++i) rows.push_back(i);
+      std::int64_t correct = 0;
+      loss += tuner.chunk_gradient(split, rows, labels, correct, chunk_g);
+      for (std::size_t i = 0; i < g.size(); ++i) g[i] += chunk_g[i];
+    }
+    const auto t1 = Clock::now();
+    core::AdamW a;
+    a.lr = 1e-5;
+    a.t = r;
+    tuner.update(g, a);
+    const auto t2 = Clock::now();
+    if (r >= warmup) {
+      seconds.push_back(std::chrono::duration<double>(t2 - t0).count());
+      update_seconds.push_back(std::chrono::duration<double>(t2 - t1).count());
+    }
+  }
+  const double med = median(seconds);
+  const std::int64_t m_rows = chunk_rows * seq_len;
+  const double mm = matmul_gflops(m_rows, c.hidden_size, c.intermediate_size, torch::kCPU, torch::kFloat32, repeats);
+  const double gflops = flops / med / 1e9;
+
+  nlohmann::json out;
+  out["bench"] = "train";
+  out["model"] = shape_name.empty() ? model_dir : shape_name;
+  out["layers"] = c.num_hidden_layers;
+  out["hidden"] = c.hidden_size;
+  out["heads"] = c.num_attention_heads;
+  out["intermediate"] = c.intermediate_size;
+  out["vocab"] = c.vocab_size;
+  out["device"] = "cpu";
+  out["dtype"] = "float32";
+  out["threads"] = at::get_num_threads();
+  out["batch_size"] = batch;
+  out["seq_len"] = seq_len;
+  out["chunk_rows"] = chunk_rows;
+  out["trainable_parameters"] = tuner.size();
+  out["tokens_per_step"] = batch * seq_len;
+  out["flops_rule"] = "3 x forward matmul FLOPs";
+  out["gflop_per_step"] = flops / 1e9;
+  out["repeats"] = repeats;
+  out["seconds_per_step"] = seconds;
+  out["seconds_per_step_median"] = med;
+  out["adamw_seconds_median"] = median(update_seconds);
+  out["steps_per_second"] = 1.0 / med;
+  out["tokens_per_second"] = double(batch * seq_len) / med;
+  out["gflops"] = gflops;
+  out["matmul_shape"] = {m_rows, c.hidden_size, c.intermediate_size};
+  out["matmul_gflops"] = mm;
+  const model::BlasInfo blas = model::blas_info();
+  out["blas"] = blas.library;
+  out["blas_core"] = blas.core;
+  if (!blas.advice.empty()) std::cerr << "bbt: warning: " << blas.advice << "\n";
+  out["mfu"] = gflops / mm;
+  out["loss"] = loss;
+  out["peak_rss_bytes"] = bbt::peak_rss_bytes();
   std::cout << out.dump() << std::endl;
   return 0;
 }

@@ -20,6 +20,7 @@ const Bench kBenches[] = {
     {"cma-functions", bench_cma_functions, "CMA-ES evaluations to f <= 1e-8 on classic test functions"},
     {"eigen", bench_eigen, "our 500 x 500 eigensolver against Eigen's, side by side"},
     {"forward", bench_forward, "one black-box call's throughput, GFLOP/s and MFU (model forward)"},
+    {"train", bench_train, "one model-tuning step's throughput (forward + backward + AdamW), GFLOP/s and MFU"},
 };
 
 void print_usage(std::ostream& os) {

@@ -23,5 +23,6 @@ int bench_cma(const Args& args);
 int bench_cma_functions(const Args& args);
 int bench_eigen(const Args& args);
 int bench_forward(const Args& args);
+int bench_train(const Args& args);  // in bench_forward.cpp (shares its shapes and matmul probe)
 
 }  // namespace bbt::cli

@@ -33,8 +33,12 @@ enum Command : std::int64_t {
   kQuery = 6,
   kGradient = 7,
   kTunedLogits = 8,
-  kMemory = 9
+  kMemory = 9,
+  kWeights = 10  // model tuning; the header's second word is a WeightsOp
 };
+
+// What a kWeights request asks of every rank's trainable copy.
+enum WeightsOp : std::int64_t { kStart = 0, kGrad = 1, kUpdate = 2, kKeep = 3, kLogits = 4, kFingerprints = 5 };
 
 // The evaluation commands and their splits, both ways.
 constexpr std::pair<Command, Split> kEvaluations[] = {
@@ -349,6 +353,206 @@ std::vector<float> Cluster::tuned_logits(Split split, core::Tuned kind, const st
   return tuned_logits_share(split, kind, params);
 }
 
+// ---- Model tuning ----
+
+core::WeightTuner& Cluster::tuner() {
+  if (!tuner_) throw Error("protocol error: a model-tuning request before its start");
+  return *tuner_;
+}
+
+std::int64_t Cluster::weights_start() {
+  std::vector<std::int64_t> header{kWeights, kStart};
+  broadcast(header, 0);
+  tuner_ = std::make_unique<core::WeightTuner>(evaluator_.model());
+  return tuner_->size();
+}
+
+// Collective: every rank runs its whole chunks of `rows`; rank 0 gets [loss, correct] and the
+// float32 gradient of every chunk in chunk order and adds them in that order in float64.
+Gradient Cluster::weights_gradient_share(const std::vector<std::int64_t>& rows, std::int64_t chunk_rows) {
+  core::WeightTuner& w = tuner();
+  const auto total = static_cast<std::int64_t>(rows.size());
+  const Range mine = chunked_share(total, chunk_rows, mpi_.rank(), mpi_.size());
+  const auto t0 = Clock::now();
+  std::vector<double> sums;
+  std::vector<float> grads, g;
+  for (std::int64_t r0 = mine.begin; r0 < mine.end; r0 += chunk_rows) {
+    const std::vector<std::int64_t> chunk(rows.begin() + r0, rows.begin() + std::min(mine.end, r0 + chunk_rows));
+    std::int64_t correct = 0;
+    sums.push_back(w.chunk_gradient(splits_.train, chunk, evaluator_.label_ids(), correct, g));
+    sums.push_back(static_cast<double>(correct));
+    grads.insert(grads.end(), g.begin(), g.end());
+  }
+  const auto t1 = Clock::now();
+  const std::vector<double> all_sums = gather(sums, 0);
+  const std::vector<float> all = gather(grads, 0);
+  clock_forward_ += std::chrono::duration<double>(t1 - t0).count();
+  clock_comm_ += seconds_since(t1);
+  Gradient out;
+  if (!is_root()) return out;
+  const auto n = static_cast<std::size_t>(w.size());
+  const std::size_t chunks = all_sums.size() / 2;
+  if (all_sums.size() % 2 != 0 || all.size() != chunks * n)
+    throw Error("protocol error: model-tuning gradients of a wrong size");
+  out.grad.assign(n, 0.0);
+  for (std::size_t c = 0; c < chunks; ++c) {
+    out.loss_sum += all_sums[2 * c];
+    out.correct += static_cast<std::int64_t>(all_sums[2 * c + 1]);
+    const float* gc = all.data() + c * n;
+    for (std::size_t i = 0; i < n; ++i) out.grad[i] += static_cast<double>(gc[i]);
+  }
+  return out;
+}
+
+Gradient Cluster::weights_gradient(const std::vector<std::int64_t>& rows, std::int64_t chunk_rows, EvalCosts* costs) {
+  if (chunk_rows < 1) throw Error("gradient: chunk_rows must be >= 1");
+  const auto t0 = Clock::now();
+  std::vector<std::int64_t> header{kWeights, kGrad};
+  broadcast(header, 0);
+  std::vector<std::int64_t> r{chunk_rows};
+  r.insert(r.end(), rows.begin(), rows.end());
+  broadcast(r, 0);
+  clock_comm_ += seconds_since(t0);
+  const auto t1 = Clock::now();
+  Gradient g = weights_gradient_share(rows, chunk_rows);
+  if (costs) {
+    costs->forward += seconds_since(t1);
+    costs->bytes_sent.assign(mpi_.size(), 0.0);
+    costs->bytes_received.assign(mpi_.size(), 0.0);
+    const auto total = static_cast<std::int64_t>(rows.size());
+    const auto n = static_cast<double>(tuner().size());
+    for (int k = 1; k < mpi_.size(); ++k) {
+      const Range share = chunked_share(total, chunk_rows, k, mpi_.size());
+      const double chunks = static_cast<double>((share.size() + chunk_rows - 1) / chunk_rows);
+      // Row ids out, then the update (float32 gradient and AdamW's six numbers); chunk results back.
+      const double out = 8.0 * static_cast<double>(rows.size() + 3) + 4.0 * n + 8.0 * 8;
+      const double back = chunks * (16.0 + 4.0 * n);
+      costs->bytes_received[k] = out;
+      costs->bytes_sent[k] = back;
+      costs->bytes_sent[0] += out;
+      costs->bytes_received[0] += back;
+    }
+  }
+  return g;
+}
+
+void Cluster::weights_update(const std::vector<double>& g, const core::AdamW& a) {
+  const auto t0 = Clock::now();
+  std::vector<std::int64_t> header{kWeights, kUpdate};
+  broadcast(header, 0);
+  std::vector<float> gf(g.begin(), g.end());
+  broadcast(gf, 0);
+  std::vector<double> settings{a.lr, a.beta1, a.beta2, a.eps, a.weight_decay, static_cast<double>(a.t)};
+  broadcast(settings, 0);
+  clock_comm_ += seconds_since(t0);
+  tuner().update(gf, a);
+}
+
+void Cluster::weights_keep() {
+  std::vector<std::int64_t> header{kWeights, kKeep};
+  broadcast(header, 0);
+  tuner().keep();
+}
+
+std::vector<float> Cluster::weights_logits_share(Split split, bool kept) {
+  const core::EncodedSplit& examples = splits_[split];
+  const Range mine = chunked_share(examples.size(), evaluator_.chunk_rows(), mpi_.rank(), mpi_.size());
+  const auto t0 = Clock::now();
+  const std::vector<float> local =
+      tuner().logits(examples, mine.begin, mine.end, evaluator_.chunk_rows(), evaluator_.label_ids(), kept);
+  const auto t1 = Clock::now();
+  std::vector<float> all = gather(local, 0);
+  clock_forward_ += std::chrono::duration<double>(t1 - t0).count();
+  clock_comm_ += seconds_since(t1);
+  return all;
+}
+
+std::vector<float> Cluster::weights_logits(Split split, bool kept) {
+  const auto t0 = Clock::now();
+  std::vector<std::int64_t> header{kWeights, kLogits};
+  broadcast(header, 0);
+  std::vector<std::int64_t> which{command_of(split), kept ? 1 : 0};
+  broadcast(which, 0);
+  clock_comm_ += seconds_since(t0);
+  return weights_logits_share(split, kept);
+}
+
+// Each fingerprint travels as two exact 32-bit halves in doubles.
+std::vector<std::pair<std::uint64_t, std::uint64_t>> Cluster::weights_fingerprints_share() {
+  const core::WeightTuner& w = tuner();
+  std::vector<double> mine;
+  for (bool kept : {false, true}) {
+    const std::uint64_t h = w.fingerprint(kept);
+    mine.push_back(static_cast<double>(h >> 32));
+    mine.push_back(static_cast<double>(h & 0xffffffffu));
+  }
+  const std::vector<double> all = gather_fixed(mine, 0);
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
+  if (!is_root()) return out;
+  auto word = [&](std::size_t i) {
+    return (static_cast<std::uint64_t>(all[i]) << 32) | static_cast<std::uint64_t>(all[i + 1]);
+  };
+  for (std::size_t i = 0; i + 3 < all.size(); i += 4) out.emplace_back(word(i), word(i + 2));
+  return out;
+}
+
+std::vector<std::pair<std::uint64_t, std::uint64_t>> Cluster::weights_fingerprints() {
+  std::vector<std::int64_t> header{kWeights, kFingerprints};
+  broadcast(header, 0);
+  return weights_fingerprints_share();
+}
+
+void Cluster::serve_weights(std::int64_t what) {
+  const auto t0 = Clock::now();
+  switch (what) {
+    case kStart:
+      tuner_ = std::make_unique<core::WeightTuner>(evaluator_.model());
+      return;
+    case kGrad: {
+      std::vector<std::int64_t> rows;
+      broadcast(rows, 0);
+      clock_comm_ += seconds_since(t0);
+      if (rows.empty() || rows[0] < 1) throw Error("protocol error: bad model-tuning gradient request from rank 0");
+      weights_gradient_share(std::vector<std::int64_t>(rows.begin() + 1, rows.end()), rows[0]);
+      return;
+    }
+    case kUpdate: {
+      std::vector<float> g;
+      std::vector<double> s;
+      broadcast(g, 0);
+      broadcast(s, 0);
+      clock_comm_ += seconds_since(t0);
+      if (s.size() != 6) throw Error("protocol error: bad model-tuning update from rank 0");
+      core::AdamW a;
+      a.lr = s[0];
+      a.beta1 = s[1];
+      a.beta2 = s[2];
+      a.eps = s[3];
+      a.weight_decay = s[4];
+      a.t = static_cast<long>(s[5]);
+      tuner().update(g, a);
+      return;
+    }
+    case kKeep:
+      tuner().keep();
+      return;
+    case kLogits: {
+      std::vector<std::int64_t> which;
+      broadcast(which, 0);
+      clock_comm_ += seconds_since(t0);
+      Split split;
+      if (which.size() != 2 || !split_of(which[0], split)) throw Error("protocol error: bad split from rank 0");
+      weights_logits_share(split, which[1] != 0);
+      return;
+    }
+    case kFingerprints:
+      weights_fingerprints_share();
+      return;
+    default:
+      throw Error("protocol error: unknown model-tuning request " + std::to_string(what) + " from rank 0");
+  }
+}
+
 bool Cluster::stop_requested() {
   const auto t0 = Clock::now();
   std::vector<std::int64_t> header{kSync, 0};
@@ -408,6 +612,10 @@ int Cluster::serve(const ServeHooks& hooks) {
     }
     if (header[0] == kMemory) {
       gather_memory();
+      continue;
+    }
+    if (header[0] == kWeights) {
+      serve_weights(header[1]);
       continue;
     }
     if (header[0] == kTrainLayer) {

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <tuple>
 #include <utility>
+#include <functional>
 
 #include "bbt/common/error.hpp"
+#include "bbt/common/hash.hpp"
 
 namespace bbt::core {
 namespace {
@@ -43,6 +45,22 @@ std::pair<double, std::int64_t> ce_backward(const torch::Tensor& raw, const Enco
 std::vector<double> host_doubles(const torch::Tensor& t) {
   const auto g = t.to(torch::kCPU, torch::kFloat64).contiguous().view(-1);
   return std::vector<double>(g.data_ptr<double>(), g.data_ptr<double>() + g.numel());
+}
+
+// Logits [end - begin, K] float32 of rows begin..end-1 in chunks of chunk_rows, `run` giving one
+// chunk's logits, with no gradient.
+std::vector<float> chunked_logits(const EncodedSplit& split, std::int64_t begin, std::int64_t end,
+                                  std::int64_t chunk_rows,
+                                  const std::function<torch::Tensor(const model::MaskBatch&)>& run) {
+  torch::NoGradGuard no_grad;
+  std::vector<float> out;
+  for (std::int64_t r0 = begin; r0 < end; r0 += chunk_rows) {
+    std::vector<std::int64_t> rows;
+    for (std::int64_t r = r0; r < std::min(end, r0 + chunk_rows); ++r) rows.push_back(r);
+    const auto logits = run(batch_of(split, rows)).to(torch::kCPU, torch::kFloat32).contiguous();
+    out.insert(out.end(), logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
+  }
+  return out;
 }
 
 }  // namespace
@@ -104,17 +122,101 @@ std::vector<float> tuned_logits(const model::Roberta& model, Tuned kind, const s
                                 const EncodedSplit& split, std::int64_t begin, std::int64_t end,
                                 std::int64_t chunk_rows, const std::vector<std::int64_t>& label_ids) {
   torch::NoGradGuard no_grad;
-  std::vector<float> out;
-  if (end <= begin) return out;
+  if (end <= begin) return {};
   const auto p = tuned_tensor(model, kind, flat);
   const auto labels = torch::tensor(label_ids, torch::kLong);
-  for (std::int64_t r0 = begin; r0 < end; r0 += chunk_rows) {
-    std::vector<std::int64_t> rows;
-    for (std::int64_t r = r0; r < std::min(end, r0 + chunk_rows); ++r) rows.push_back(r);
-    const auto logits = logits_of(model, kind, p, batch_of(split, rows), labels).to(torch::kCPU, torch::kFloat32).contiguous();
-    out.insert(out.end(), logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
+  return chunked_logits(split, begin, end, chunk_rows,
+                        [&](const model::MaskBatch& b) { return logits_of(model, kind, p, b, labels); });
+}
+
+// ---- Model tuning ----
+
+WeightTuner::WeightTuner(const model::Roberta& base)
+    : model_(std::make_unique<model::Roberta>(base.trainable_copy())) {
+  if (base.options().dtype != torch::kFloat32)
+    throw Error("model tuning trains float32 weights: the model is loaded as " +
+                std::string(c10::toString(base.options().dtype)) + " (set model.dtype = float32)");
+  for (const auto& [name, t] : model_->named_parameters()) {
+    params_.push_back(t);
+    m_.push_back(torch::zeros({t.numel()}, torch::kFloat32));
+    v_.push_back(torch::zeros({t.numel()}, torch::kFloat32));
+    const bool no_decay = name.size() >= 5 && (name.compare(name.size() - 5, 5, ".bias") == 0 ||
+                                               name.find("layer_norm") != std::string::npos);
+    decay_.push_back(no_decay ? 0.0 : 1.0);
+    size_ += t.numel();
   }
-  return out;
+  kept_ = std::make_unique<model::Roberta>(model_->trainable_copy());
+}
+
+WeightTuner::~WeightTuner() = default;
+
+double WeightTuner::chunk_gradient(const EncodedSplit& split, const std::vector<std::int64_t>& rows,
+                                   const std::vector<std::int64_t>& label_ids, std::int64_t& correct,
+                                   std::vector<float>& grad) {
+  for (auto& t : params_) t.mutable_grad() = torch::Tensor();
+  const auto labels = torch::tensor(label_ids, torch::kLong);
+  const auto [loss, right] =
+      ce_backward(model_->mask_logits_grad(batch_of(split, rows), torch::Tensor(), torch::Tensor(), labels), split,
+                  rows, 1.0);
+  correct = right;
+  grad.resize(static_cast<std::size_t>(size_));
+  float* at = grad.data();
+  for (auto& t : params_) {
+    if (t.grad().defined()) {
+      const auto g = t.grad().to(torch::kCPU, torch::kFloat32).contiguous();
+      std::copy(g.data_ptr<float>(), g.data_ptr<float>() + g.numel(), at);
+    } else {
+      std::fill(at, at + t.numel(), 0.0f);  // a weight this chunk does not reach
+    }
+    at += t.numel();
+    t.mutable_grad() = torch::Tensor();
+  }
+  return loss;
+}
+
+void WeightTuner::update(const std::vector<float>& g, const AdamW& a) {
+  if (static_cast<std::int64_t>(g.size()) != size_)
+    throw Error("model tuning: a gradient of " + std::to_string(g.size()) + " entries for " + std::to_string(size_) +
+                " weights");
+  torch::NoGradGuard no_grad;
+  const float* at = g.data();
+  for (std::size_t k = 0; k < params_.size(); ++k) {
+    auto& t = params_[k];
+    torch::Tensor w = t.detach();
+    const bool cpu = w.device().is_cpu() && w.is_contiguous();
+    if (!cpu) w = w.to(torch::kCPU).contiguous();
+    const auto n = static_cast<std::size_t>(w.numel());
+    adamw_update(w.data_ptr<float>(), m_[k].data_ptr<float>(), v_[k].data_ptr<float>(), at, 1.0, n, a, decay_[k]);
+    if (!cpu) t.detach().copy_(w.to(t.device()).view_as(t));
+    at += n;
+  }
+}
+
+void WeightTuner::keep() {
+  torch::NoGradGuard no_grad;
+  const auto from = model_->named_parameters();
+  const auto to = kept_->named_parameters();
+  for (std::size_t k = 0; k < from.size(); ++k) to[k].second.detach().copy_(from[k].second.detach());
+}
+
+std::vector<float> WeightTuner::logits(const EncodedSplit& split, std::int64_t begin, std::int64_t end,
+                                       std::int64_t chunk_rows, const std::vector<std::int64_t>& label_ids,
+                                       bool kept) const {
+  if (end <= begin) return {};
+  const model::Roberta& m = kept ? *kept_ : *model_;
+  const auto labels = torch::tensor(label_ids, torch::kLong);
+  return chunked_logits(split, begin, end, chunk_rows, [&](const model::MaskBatch& b) {
+    return m.mask_logits_grad(b, torch::Tensor(), torch::Tensor(), labels);
+  });
+}
+
+std::uint64_t WeightTuner::fingerprint(bool kept) const {
+  std::uint64_t h = 0;
+  for (const auto& [name, t] : (kept ? *kept_ : *model_).named_parameters()) {
+    const auto c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    h = hash_bytes(c.data_ptr<float>(), sizeof(float) * static_cast<std::size_t>(c.numel()), h);
+  }
+  return h;
 }
 
 }  // namespace bbt::core

@@ -269,7 +269,7 @@ TEST(Config, WholeTrainFileOnlyForGradientMethods) {
   EXPECT_EQ(error_of("[model]\npath = m\n[method]\nname = ptuning_v2\n[task]\nk_shot = 0\n"), "");
   const std::string e = error_of("[model]\npath = m\n[task]\nk_shot = 0\n");
   EXPECT_NE(e.find("task.k_shot"), std::string::npos) << e;
-  EXPECT_NE(e.find("0, the whole train file, for prompt_tuning and ptuning_v2 only"), std::string::npos) << e;
+  EXPECT_NE(e.find("0, the whole train file, for prompt_tuning, ptuning_v2 and model_tuning only"), std::string::npos) << e;
   EXPECT_NE(error_of("[model]\npath = m\n[task]\nplanted_text_seed = -2\n").find("task.planted_text_seed"), std::string::npos);
 }
 

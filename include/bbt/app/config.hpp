@@ -19,10 +19,12 @@
 namespace bbt::app {
 
 // What the job trains (or, for the baselines, does not): key method.name.
-enum class MethodName { kBbt, kBbtv2, kManual, kIcl, kFeatureMlp, kFeatureBilstm, kPromptTuning, kPtuningV2, kBbtAdam };
+enum class MethodName {
+  kBbt, kBbtv2, kManual, kIcl, kFeatureMlp, kFeatureBilstm, kPromptTuning, kPtuningV2, kBbtAdam, kModelTuning
+};
 
 struct MethodConfig {
-  // bbt | bbtv2 | manual | icl | feature_mlp | feature_bilstm | prompt_tuning | ptuning_v2 | bbt_adam
+  // bbt | bbtv2 | manual | icl | feature_mlp | feature_bilstm | prompt_tuning | ptuning_v2 | bbt_adam | model_tuning
   MethodName name = MethodName::kBbt;
 };
 
@@ -115,10 +117,10 @@ struct ClassifierConfig {
   std::int64_t seed = 42;    // initial weights
 };
 
-// The gradient-based methods' optimiser (prompt_tuning, ptuning_v2, bbt_adam): AdamW on rank 0, README
-// "Gradient-based baselines" gives the reasons for the defaults.
+// The gradient-based methods' optimiser (prompt_tuning, ptuning_v2, bbt_adam, model_tuning): AdamW,
+// README "Gradient-based baselines" gives the reasons for the defaults.
 struct OptimConfig {
-  double lr = 0;              // 0: the method's default (prompt_tuning 0.3, ptuning_v2 0.01, bbt_adam 0.1)
+  double lr = 0;  // 0: the method's default (prompt_tuning 0.3, ptuning_v2 0.01, bbt_adam 0.1, model_tuning 1e-5)
   int batch_size = 32;        // examples per step (the k-shot train set of a 2-class task)
   long steps = 1000;          // optimiser steps at most
   double weight_decay = 0.0;  // AdamW's decoupled decay

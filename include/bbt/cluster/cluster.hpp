@@ -6,6 +6,7 @@
 #include <Eigen/Core>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -89,6 +90,23 @@ class Cluster {
   // Rank 0: logits [split size x K] of the tuned parameters, rows shared as evaluate's (kSubspace:
   // evaluate(split, z), the same bits).
   std::vector<float> tuned_logits(Split split, core::Tuned kind, const std::vector<double>& params);
+  // Model tuning (every weight trained; core::WeightTuner). The weights never travel: every rank
+  // holds its trainable copy and applies the same update, so the copies stay identical.
+  // Rank 0: every rank starts from a fresh trainable copy of its model (moments zero); returns the
+  // number of trainable entries.
+  std::int64_t weights_start();
+  // Rank 0: as gradient(), over every rank's current weights: each rank's chunks' gradients
+  // (float32) are gathered on rank 0 and added in chunk order in float64. Costs: row ids out, chunk
+  // results back, and the update's gradient out (weights_update).
+  Gradient weights_gradient(const std::vector<std::int64_t>& rows, std::int64_t chunk_rows, EvalCosts* costs = nullptr);
+  // Rank 0: every rank applies AdamW step `a` with gradient g (rounded to float32 once, on rank 0).
+  void weights_update(const std::vector<double>& g, const core::AdamW& a);
+  // Rank 0: every rank keeps its current weights (the kept copy dev selects).
+  void weights_keep();
+  // Rank 0: logits [split size x K] under the current (or kept) weights, rows shared as evaluate's.
+  std::vector<float> weights_logits(Split split, bool kept);
+  // Rank 0: every rank's fingerprints of its {current, kept} weights, in rank order.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> weights_fingerprints();
   // Rank 0: whether any rank received a stop signal (SIGTERM, SIGUSR1) since the job began.
   bool stop_requested();
   // Rank 0: tells the serving ranks to return `code` from serve().
@@ -109,11 +127,17 @@ class Cluster {
                           std::int64_t chunk_rows, double logit_scale);
   std::vector<float> tuned_logits_share(Split split, core::Tuned kind, const std::vector<double>& params);
   std::vector<float> query_share(core::RowQuery query, const core::EncodedSplit& inputs, EvalCosts* costs);
+  void serve_weights(std::int64_t what);
+  core::WeightTuner& tuner();
+  Gradient weights_gradient_share(const std::vector<std::int64_t>& rows, std::int64_t chunk_rows);
+  std::vector<float> weights_logits_share(Split split, bool kept);
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> weights_fingerprints_share();
 
   MpiSession& mpi_;
   core::Evaluator& evaluator_;
   Splits splits_;
   int dim_;
+  std::unique_ptr<core::WeightTuner> tuner_;  // model tuning: this rank's trainable copy
   Eigen::VectorXd sent_base_;  // rank 0, BBTv2: the base z's the other ranks hold
   // This rank's seconds in forward passes and inside MPI calls since it last reported them.
   double clock_forward_ = 0, clock_comm_ = 0;

@@ -1,9 +1,13 @@
 #pragma once
-// The gradient-based methods' work on one rank (prompt tuning, P-tuning v2): what a flat parameter
-// vector is for the model, one chunk's cross-entropy loss and gradient, and logits of a tuned
-// parameter. Every chunk is one forward (and backward) pass over the same rows whatever the rank
-// count, so the bits of each chunk's result never depend on it.
+// The gradient-based methods' work on one rank (prompt tuning, P-tuning v2, model tuning): what a
+// flat parameter vector is for the model, one chunk's cross-entropy loss and gradient, logits of a
+// tuned parameter, AdamW's update, and model tuning's trainable copy of the weights (WeightTuner).
+// Every chunk is one forward (and backward) pass over the same rows whatever the rank count, so the
+// bits of each chunk's result never depend on it.
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "bbt/core/evaluator.hpp"
@@ -16,7 +20,32 @@ enum class Tuned : std::int64_t {
   kPrompt = 0,  // cat-mode input prompt [n, H]
   kPrefix = 1,  // P-tuning v2 prefix keys and values [L, 2, m, H]
   kSubspace = 2,  // BBT-Adam: z [d]; the prompt is BBT's A z (+ p0) in the evaluator's mode
+  kWeights = 3,   // model tuning: every weight, held by each rank (WeightTuner), never travels
 };
+
+// One AdamW step (decoupled weight decay, bias-corrected moments; t is the 0-based step).
+struct AdamW {
+  double lr = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
+  long t = 0;
+};
+
+// AdamW on n entries: g (times scale) is the gradient; p, m, v are updated in place, the arithmetic
+// in double whatever P is (float32 weights and moments: model tuning; double: rank 0's prompt).
+// decay scales a.weight_decay for these entries (0: none, as biases and LayerNorm weights).
+template <class P, class G>
+void adamw_update(P* p, P* m, P* v, const G* g, double scale, std::size_t n, const AdamW& a, double decay) {
+  const double c1 = 1.0 - std::pow(a.beta1, static_cast<double>(a.t + 1));
+  const double c2 = 1.0 - std::pow(a.beta2, static_cast<double>(a.t + 1));
+  const double wd = a.weight_decay * decay;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double gi = static_cast<double>(g[i]) * scale;
+    m[i] = static_cast<P>(a.beta1 * static_cast<double>(m[i]) + (1 - a.beta1) * gi);
+    v[i] = static_cast<P>(a.beta2 * static_cast<double>(v[i]) + (1 - a.beta2) * gi * gi);
+    const double pi = static_cast<double>(p[i]);
+    p[i] = static_cast<P>(pi - a.lr * (wd * pi + (static_cast<double>(m[i]) / c1) /
+                                                     (std::sqrt(static_cast<double>(v[i]) / c2) + a.eps)));
+  }
+}
 
 // The tensor `flat` (float64) is for `model`, in the model's compute dtype on its device:
 // [size/H, H] or [L, 2, size/(2 L H), H]. Throws when the size does not divide.
@@ -53,5 +82,42 @@ ChunkGradient subspace_chunk_gradient(const Evaluator& evaluator, const std::vec
 std::vector<float> tuned_logits(const model::Roberta& model, Tuned kind, const std::vector<double>& flat,
                                 const EncodedSplit& split, std::int64_t begin, std::int64_t end,
                                 std::int64_t chunk_rows, const std::vector<std::int64_t>& label_ids);
+
+// Model tuning on one rank: a trainable copy of the model (every weight, Roberta::trainable_copy),
+// AdamW's two moments (float32, as the weights) and the weights dev kept (a second copy: memory x2
+// of the weights, plus the moments: 4 x the weights on every rank). Every rank applies the same
+// update to the same weights, so the copies stay identical (fingerprint() checks it). The weights
+// must be float32.
+class WeightTuner {
+ public:
+  explicit WeightTuner(const model::Roberta& base);
+  ~WeightTuner();
+  WeightTuner(const WeightTuner&) = delete;
+  WeightTuner& operator=(const WeightTuner&) = delete;
+
+  // Trainable entries (the tied decoder counted once, as the word embeddings).
+  std::int64_t size() const { return size_; }
+  // The rows `rows` of `split` as one forward and backward pass: loss sum, correct count and the
+  // gradient of the loss sum, flattened in named_parameters order (float32).
+  double chunk_gradient(const EncodedSplit& split, const std::vector<std::int64_t>& rows,
+                        const std::vector<std::int64_t>& label_ids, std::int64_t& correct, std::vector<float>& grad);
+  // AdamW with the step's gradient g (flattened as above); no weight decay on biases and LayerNorm
+  // weights (the usual fine-tuning split: Hugging Face's Trainer, LM-BFF).
+  void update(const std::vector<float>& g, const AdamW& a);
+  // The kept weights become the current ones.
+  void keep();
+  // Logits [end - begin, K] (float32) of rows begin..end-1 of `split` under the current (or kept)
+  // weights, in chunks of chunk_rows rows counted from `begin` (no gradient).
+  std::vector<float> logits(const EncodedSplit& split, std::int64_t begin, std::int64_t end, std::int64_t chunk_rows,
+                            const std::vector<std::int64_t>& label_ids, bool kept) const;
+  // hash_bytes over every weight's float32 values in named_parameters order (current or kept).
+  std::uint64_t fingerprint(bool kept) const;
+
+ private:
+  std::unique_ptr<model::Roberta> model_, kept_;
+  std::vector<torch::Tensor> params_, m_, v_;  // m_, v_: float32 on the CPU
+  std::vector<double> decay_;                  // 1, or 0 for biases and LayerNorm weights
+  std::int64_t size_ = 0;
+};
 
 }  // namespace bbt::core

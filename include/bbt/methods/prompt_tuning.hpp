@@ -1,11 +1,14 @@
 #pragma once
-// The paper's gradient-based baselines that tune a prompt through the model's gradients: prompt
-// tuning (Lester et al. 2021: n soft prompt rows in front of the input, cat mode) and P-tuning v2
-// (Liu et al. 2021: prefix keys and values at every layer). Each step's mini-batch is shared over
-// the ranks in fixed chunks (cluster.gradient: the chunks' gradients are added on rank 0 in chunk
-// order), rank 0 applies AdamW and the new parameters travel with the next request, so any rank
-// count gives the same bits. Dev every eval_every steps; a strictly better dev metric keeps the
-// parameters; patience evaluations without one end the training.
+// The paper's gradient-based baselines, trained through the model's gradients: prompt tuning
+// (Lester et al. 2021: n soft prompt rows in front of the input, cat mode), P-tuning v2 (Liu et al.
+// 2021: prefix keys and values at every layer) and model tuning (every weight; prompt-based
+// fine-tuning through the MLM head and the verbalizer, as LM-BFF). Each step's mini-batch is shared
+// over the ranks in fixed chunks (the chunks' gradients are added on rank 0 in chunk order).
+// Prompt and prefix: rank 0 applies AdamW and the new parameters travel with the next request.
+// Model tuning: the weights never travel; rank 0 sends the step's gradient and every rank applies
+// the same AdamW update to its own copy (cluster.weights_*), checked equal by fingerprint at the end.
+// So any rank count gives the same bits. Dev every eval_every steps; a strictly better dev metric
+// keeps the parameters; patience evaluations without one end the training.
 //
 // The same loop is BBT-Adam (`bbt_adam`, kind core::Tuned::kSubspace): the parameters are BBT's z
 // [d], the prompt every rank's A z (+ p0) in BBT's mode, the gradient A^T grad_p (the ablation
@@ -22,7 +25,7 @@ namespace bbt::methods {
 
 struct TuningOptions {
   core::Tuned kind = core::Tuned::kPrompt;
-  std::vector<double> init;  // the flat initial parameters ([n, H] or [L, 2, m, H] row-major)
+  std::vector<double> init;  // the flat initial parameters ([n, H] or [L, 2, m, H] row-major); none for kWeights
   std::vector<std::size_t> shape;
   double lr = 0.01, weight_decay = 0.0, max_grad_norm = 1.0;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
@@ -48,11 +51,15 @@ class PromptTuning final : public NoStepMethod {
   std::vector<float> split_logits(cluster::Cluster& cluster, cluster::Split split,
                                   const Eigen::VectorXd& kept) override;
   std::string state_group() const override { return "tuning"; }
+  // Model tuning: /method/weights_fingerprint = {kept, final} weights' fingerprints (hash_bytes,
+  // the same on every rank: checked).
+  std::vector<ArraySpec> arrays() const override;
 
   // The learning rate of step t (0-based): linear warm-up over warmup_steps, then linear decay to
   // 0 at the last step.
   double learning_rate(long t) const;
   const std::vector<double>& kept() const { return kept_; }
+  std::string name() const;  // "prompt tuning", "P-tuning v2", "model tuning"
 
  private:
   TuningOptions o_;
