@@ -586,7 +586,7 @@ std::vector<double> initial_parameters(const RunConfig& cfg, const Replica& repl
 
 // BBT-Adam: BBT's z (from 0, as CMA-ES's mean), its A and p0 in every rank's evaluator; the loss
 // is BBT's ce (the other loss types are refused: neg_acc has no gradient, hinge is not supported).
-std::unique_ptr<methods::Method> make_bbt_adam(const RunConfig& cfg, const Replica& replica) {
+std::unique_ptr<methods::Method> make_bbt_adam(const RunConfig& cfg) {
   if (cfg.loss.type != core::LossType::ce)
     throw UsageError("method.name = bbt_adam follows the gradient of the cross-entropy: it needs loss.type = ce (got " +
                      core::loss_type_name(cfg.loss.type) + ")");
@@ -605,12 +605,11 @@ std::unique_ptr<methods::Method> make_bbt_adam(const RunConfig& cfg, const Repli
   o.seed = static_cast<std::uint64_t>(cfg.optim.seed);
   o.logit_scale = cfg.loss.logit_scale;
   o.count_dev_calls = false;  // BBT's rule: an API call is a train query
-  (void)replica;
   return std::make_unique<methods::PromptTuning>(o);
 }
 
 std::unique_ptr<methods::Method> make_tuning(const RunConfig& cfg, const Replica& replica) {
-  if (cfg.method.name == MethodName::kBbtAdam) return make_bbt_adam(cfg, replica);
+  if (cfg.method.name == MethodName::kBbtAdam) return make_bbt_adam(cfg);
   const bool prefix = cfg.method.name == MethodName::kPtuningV2;
   const bool weights = cfg.method.name == MethodName::kModelTuning;
   if (weights && !cfg.prompt.init_file.empty())
