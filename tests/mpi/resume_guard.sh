@@ -8,8 +8,9 @@
 source "$(dirname "$0")/common.bash"
 export OMPI_MCA_orte_execute_quiet=1
 make_tiny m
-write_config c.ini "$PWD/m" 300
-# A run stopped with SIGUSR1 after a few generations (budget 300).
+write_config c.ini "$PWD/m" 3000
+# A run stopped with SIGUSR1 after a few generations (budget 3000: 300 generations, so it cannot end
+# before the signal on an idle machine; 300 did in clean-clone CI).
 mpirun -np 1 "$BBT" train --config c.ini --output.run_name s >s.log 2>&1 &
 pid=$!
 wait_rows results/s/run.h5 7
@@ -31,18 +32,18 @@ refused() {  # refused WHAT KEY OLD NEW ARGS...: exit 2, one line naming key, ol
 refused "task.split_seed" task.split_seed 42 13 --task.split_seed 13
 refused "cma.seed" cma.seed 42 7 --cma.seed 7
 refused "prompt.alpha" prompt.alpha 1e+02 5e+01 --prompt.alpha 50
-refused "a smaller budget" cma.budget 300 290 --cma.budget 290
+refused "a smaller budget" cma.budget 3000 2990 --cma.budget 2990
 check "refusals leave the file alone" cmp -s $srun s-copy.h5
 
 # Allowed: threads, log cadence and a larger budget; recorded in the file.
-timeout 300 mpirun -np 2 "$BBT" train --resume $srun --model.threads 1 --output.log_every 2 --cma.budget 400 \
+timeout 300 mpirun -np 2 "$BBT" train --resume $srun --model.threads 1 --output.log_every 2 --cma.budget 3010 \
   >ok.log 2>ok.err
 code=$?
 check "allowed overrides resume and finish (exit $code)" test "$code" -eq 0
-check "... to the raised budget" test "$(h5 $srun 'int(f["train/api_calls"][-1])')" = 400
-check "... the stored configuration says budget 400" grep -q "budget = 400" <(h5 $srun 'f.attrs["config"]')
+check "... to the raised budget" test "$(h5 $srun 'int(f["train/api_calls"][-1])')" = 3010
+check "... the stored configuration says budget 3010" grep -q "budget = 3010" <(h5 $srun 'f.attrs["config"]')
 check "... the resume history names the command and the change" \
-  grep -q "at generation .*: bbt train --resume .*--cma.budget 400 (changed: cma.budget 300 -> 400, output.log_every 5 -> 2)" \
+  grep -q "at generation .*: bbt train --resume .*--cma.budget 3010 (changed: cma.budget 3000 -> 3010, output.log_every 5 -> 2)" \
   <(h5 $srun 'f.attrs["resumes"]')
 check "... the weights fingerprint is recorded" test "$(h5 $srun 'len(f.attrs["weights_fingerprint"])')" = 16
 
