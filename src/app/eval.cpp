@@ -39,7 +39,8 @@ int eval_job(cluster::MpiSession& mpi, const EvalArgs& args) {
     logits = cl.evaluate(split, Eigen::Map<const Eigen::VectorXd>(z.data(), static_cast<Eigen::Index>(z.size())));
   } else {
     const std::unique_ptr<methods::Method> method = make_method(cfg, *replica);
-    method->fit(cl, scorer);
+    methods::FitProgress quiet;  // records nothing, never stops
+    method->fit(cl, scorer, quiet);
     logits = method->split_logits(cl, split, Eigen::VectorXd());
   }
   cl.finish(kExitFinished);

@@ -133,6 +133,8 @@ void add_fixed(io::RunFileLayout& layout, const RunHeader& h, const methods::Met
     for (const auto& [name, m] : method.state())
       layout.add_fixed(slot_path(slot, group + "/" + name), DType::kFloat64,
                        {static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols())});
+    for (const auto& [name, n] : method.float_state_sizes())
+      layout.add_fixed(slot_path(slot, group + "/" + name), DType::kFloat32, {n});
     for (const char* name : kSlotInts) layout.add_fixed(slot_path(slot, name), DType::kInt64);
     layout.add_fixed(slot_path(slot, "best_dev_metric"), DType::kFloat64);
     layout.add_fixed(slot_path(slot, "elapsed_seconds"), DType::kFloat64);
@@ -339,6 +341,10 @@ void RunRecord::write_checkpoint(const methods::Method& method, const Progress& 
     const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rm = m;
     writer_.write(slot_path(slot_, group + "/" + name), rm.data(), static_cast<std::size_t>(rm.size()));
   }
+  for (const auto& [name, n] : method.float_state_sizes()) {
+    const std::vector<float> values = method.float_state(name);  // one array at a time (model tuning: large)
+    if (!values.empty()) writer_.write(slot_path(slot_, group + "/" + name), values.data(), values.size());
+  }
   writer_.write(slot_path(slot_, "generation"), p.generation);
   writer_.write(slot_path(slot_, "api_calls"), p.api_calls);
   writer_.write(slot_path(slot_, "dev_rows"), p.dev_rows);
@@ -360,16 +366,19 @@ void RunRecord::write_test(double metric, double loss, double accuracy, std::int
   writer_.write(schema::kTestNExamples, n_examples);
 }
 
-void RunRecord::write_fit(const methods::Fit& fit) {
-  for (const auto& row : fit.rows)
-    for (std::size_t i = 0; i < own_.size(); ++i) {
-      const std::string path = schema::train_series(own_[i].name);
-      if (own_[i].integer) {
-        writer_.append(path, std::vector<std::int64_t>(row.at(i).begin(), row.at(i).end()));
-      } else {
-        writer_.append(path, row.at(i));
-      }
+void RunRecord::append_own(const std::vector<std::vector<double>>& row) {
+  for (std::size_t i = 0; i < own_.size(); ++i) {
+    const std::string path = schema::train_series(own_[i].name);
+    if (own_[i].integer) {
+      writer_.append(path, std::vector<std::int64_t>(row.at(i).begin(), row.at(i).end()));
+    } else {
+      writer_.append(path, row.at(i));
     }
+  }
+}
+
+void RunRecord::write_fit(const methods::Fit& fit) {
+  for (const auto& row : fit.rows) append_own(row);
   for (const auto& [name, values] : fit.arrays)
     if (!values.empty()) writer_.write(schema::method_array(name), values);
 }
@@ -420,16 +429,21 @@ void read_slot(const io::RunFileReader& r, int slot, methods::Method& method, Ch
   }
   const std::string at = "generation " + std::to_string(p.generation) + ": ";
   // Counters against the series the file holds.
-  // Methods that take no steps have no /train/generation (their checkpoint is their start).
+  // Methods that take no steps have no /train/generation: their generation counts the steps of
+  // their fit recorded in their own series (0: the checkpoint is the fit's start).
+  const bool stepped = r.exists(schema::kTrainGeneration);
+  const std::vector<methods::SeriesSpec> own = method.series();
+  const std::string rows_of = stepped ? schema::kTrainGeneration : own.empty() ? "" : schema::train_series(own[0].name);
   const std::int64_t train_rows =
-      r.exists(schema::kTrainGeneration) ? static_cast<std::int64_t>(r.shape(schema::kTrainGeneration).at(0)) : 0;
+      !rows_of.empty() && r.exists(rows_of) ? static_cast<std::int64_t>(r.shape(rows_of).at(0)) : 0;
   const std::int64_t dev_rows = static_cast<std::int64_t>(r.shape(schema::kDevGeneration).at(0));
   if (p.generation > train_rows)
     throw Error(at + "the file holds only " + std::to_string(train_rows) + " generations");
   if (p.dev_rows < 0 || p.dev_rows > dev_rows)
     throw Error(at + "dev_rows " + std::to_string(p.dev_rows) + " outside 0.." + std::to_string(dev_rows));
-  const std::int64_t calls =
-      p.generation == 0 ? 0 : r.read_int64(schema::kTrainApiCalls).values.at(static_cast<std::size_t>(p.generation - 1));
+  const std::int64_t calls = p.generation == 0 || !stepped
+                                ? 0
+                                : r.read_int64(schema::kTrainApiCalls).values.at(static_cast<std::size_t>(p.generation - 1));
   if (p.api_calls != calls)
     throw Error(at + "api_calls " + std::to_string(p.api_calls) + " but /train/api_calls says " + std::to_string(calls));
   if (p.best_generation < -1 || p.best_generation >= std::max<std::int64_t>(p.generation, 1))
@@ -446,6 +460,7 @@ void read_slot(const io::RunFileReader& r, int slot, methods::Method& method, Ch
   methods::StateArrays state;
   for (const auto& name : r.datasets()) {
     if (name.rfind(prefix, 0) != 0) continue;
+    if (r.dtype(name) == io::DType::kFloat32) continue;  // float_state(): read by the method's restore
     const io::Array<double> a = r.read_double(name);
     const Eigen::Index rows = a.shape.size() > 0 ? static_cast<Eigen::Index>(a.shape[0]) : 1;
     const Eigen::Index cols = a.shape.size() > 1 ? static_cast<Eigen::Index>(a.shape[1]) : 1;
@@ -455,6 +470,7 @@ void read_slot(const io::RunFileReader& r, int slot, methods::Method& method, Ch
   }
   try {
     method.restore(state);
+    method.restore_float_state([&](const std::string& name) { return r.read_float(prefix + name).values; });
   } catch (const Error& e) {
     throw Error(at + e.what());
   }

@@ -390,8 +390,46 @@ void check_resumed_model(const RunConfig& cfg, const Replica& replica, const Che
                 now + ") than the run started with (" + checkpoint.weights_fingerprint + ")");
 }
 
+// The loop's side of a fit that reports its steps (methods::FitProgress): each step's row goes to
+// the run file at once; the method's state is checkpointed every output.checkpoint_every steps and
+// on a stop signal, which ends the fit; a progress line every output.log_every steps.
+class LoopFitProgress final : public methods::FitProgress {
+ public:
+  explicit LoopFitProgress(Run& run) : run_(run), elapsed0_(run.progress.elapsed) {}
+
+  bool step_done(const std::vector<std::vector<double>>& row, std::int64_t steps) override {
+    Progress& p = run_.progress;
+    run_.record.append_own(row);
+    p.generation = steps;  // the fit's steps recorded so far (a resume keeps as many rows)
+    p.elapsed = elapsed();
+    const bool stop = run_.cluster.stop_requested();
+    if (stop || steps % run_.cfg.output.checkpoint_every == 0) run_.record.write_checkpoint(run_.method, p);
+    run_.record.flush();
+    if (steps % run_.cfg.output.log_every == 0) {
+      std::ostringstream line;
+      line << "step " << steps;
+      const auto series = run_.method.series();
+      for (std::size_t i = 0; i < series.size() && i < row.size(); ++i)
+        if (row[i].size() == 1 && !std::isnan(row[i][0])) line << " " << series[i].name << " " << row[i][0];
+      run_.log << line.str() << std::endl;
+    }
+    if (!stop) return false;
+    run_.log << "bbt: stop signal received: checkpointed step " << steps << "; resume with bbt train --resume "
+             << run_.record.path() << std::endl;
+    return true;
+  }
+  // Seconds spent in the fit, over all attempts.
+  double elapsed() const { return elapsed0_ + seconds_since(t0_); }
+
+ private:
+  Run& run_;
+  double elapsed0_;
+  Clock::time_point t0_ = Clock::now();
+};
+
 // A method that takes no steps: its fit (all its training), then its dev score. A stop signal
-// before it returns kExitCheckpointed (the run's checkpoint is its start: a resume fits again).
+// before it returns kExitCheckpointed (the run's checkpoint is the fit's start, or for a fit that
+// reports its steps the last one checkpointed: a resume continues from there).
 int fit_no_steps(Run& run, std::string& stop_reason) {
   Progress& p = run.progress;
   stop_reason = "fitted";
@@ -401,8 +439,12 @@ int fit_no_steps(Run& run, std::string& stop_reason) {
     stop_reason = "signal";
     return kExitCheckpointed;
   }
-  const auto t0 = Clock::now();
-  run.fit = run.method.fit(run.cluster, run.scorer);
+  LoopFitProgress progress(run);
+  run.fit = run.method.fit(run.cluster, run.scorer, progress);
+  if (run.fit.stopped) {
+    stop_reason = "signal";
+    return kExitCheckpointed;
+  }
   p.api_calls += run.fit.api_calls;
   if (run.fit.z.size() > 0) p.best_z = run.fit.z;  // a subspace method's kept z: /best/z, as BBT's
   run.record.write_fit(run.fit);
@@ -420,7 +462,7 @@ int fit_no_steps(Run& run, std::string& stop_reason) {
             << dv.loss << std::endl;
   }
   p.generation = 1;
-  p.elapsed += seconds_since(t0);
+  p.elapsed = progress.elapsed();
   run.record.flush();
   return kExitFinished;
 }
@@ -584,16 +626,9 @@ std::vector<double> initial_parameters(const RunConfig& cfg, const Replica& repl
   return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
 }
 
-// BBT-Adam: BBT's z (from 0, as CMA-ES's mean), its A and p0 in every rank's evaluator; the loss
-// is BBT's ce (the other loss types are refused: neg_acc has no gradient, hinge is not supported).
-std::unique_ptr<methods::Method> make_bbt_adam(const RunConfig& cfg) {
-  if (cfg.loss.type != core::LossType::ce)
-    throw UsageError("method.name = bbt_adam follows the gradient of the cross-entropy: it needs loss.type = ce (got " +
-                     core::loss_type_name(cfg.loss.type) + ")");
+// The [optim] settings every gradient-based method shares; lr (0: the method's default) is the caller's.
+methods::TuningOptions tuning_options(const RunConfig& cfg) {
   methods::TuningOptions o;
-  o.kind = core::Tuned::kSubspace;
-  o.init.assign(static_cast<std::size_t>(cfg.prompt.intrinsic_dim), 0.0);
-  o.lr = cfg.optim.lr > 0 ? cfg.optim.lr : 0.1;
   o.weight_decay = cfg.optim.weight_decay;
   o.max_grad_norm = cfg.optim.max_grad_norm;
   o.steps = cfg.optim.steps;
@@ -603,6 +638,19 @@ std::unique_ptr<methods::Method> make_bbt_adam(const RunConfig& cfg) {
   o.batch_size = cfg.optim.batch_size;
   o.chunk_rows = cfg.optim.chunk_rows;
   o.seed = static_cast<std::uint64_t>(cfg.optim.seed);
+  return o;
+}
+
+// BBT-Adam: BBT's z (from 0, as CMA-ES's mean), its A and p0 in every rank's evaluator; the loss
+// is BBT's ce (the other loss types are refused: neg_acc has no gradient, hinge is not supported).
+std::unique_ptr<methods::Method> make_bbt_adam(const RunConfig& cfg) {
+  if (cfg.loss.type != core::LossType::ce)
+    throw UsageError("method.name = bbt_adam follows the gradient of the cross-entropy: it needs loss.type = ce (got " +
+                     core::loss_type_name(cfg.loss.type) + ")");
+  methods::TuningOptions o = tuning_options(cfg);
+  o.kind = core::Tuned::kSubspace;
+  o.init.assign(static_cast<std::size_t>(cfg.prompt.intrinsic_dim), 0.0);
+  o.lr = cfg.optim.lr > 0 ? cfg.optim.lr : 0.1;
   o.logit_scale = cfg.loss.logit_scale;
   o.count_dev_calls = false;  // BBT's rule: an API call is a train query
   return std::make_unique<methods::PromptTuning>(o);
@@ -621,20 +669,13 @@ std::unique_ptr<methods::Method> make_tuning(const RunConfig& cfg, const Replica
     throw UsageError("method.name = prompt_tuning puts its soft prompt in front of the input: it needs prompt.mode = cat");
   if (prefix && !cfg.prompt.init_file.empty())
     throw UsageError("method.name = ptuning_v2 takes no prompt.init_file (it tunes per-layer prefixes)");
-  methods::TuningOptions o;
+  methods::TuningOptions o = tuning_options(cfg);
   o.kind = weights ? core::Tuned::kWeights : prefix ? core::Tuned::kPrefix : core::Tuned::kPrompt;
   if (!weights) o.init = initial_parameters(cfg, replica);
   o.lr = cfg.optim.lr > 0 ? cfg.optim.lr : weights ? 1e-5 : prefix ? 0.01 : 0.3;
-  o.weight_decay = cfg.optim.weight_decay;
-  o.max_grad_norm = cfg.optim.max_grad_norm;
-  o.steps = cfg.optim.steps;
-  o.warmup_steps = cfg.optim.warmup_steps;
-  o.eval_every = cfg.eval.every;
-  o.patience = cfg.optim.patience;
-  o.batch_size = cfg.optim.batch_size;
-  o.chunk_rows = cfg.optim.chunk_rows;
-  o.seed = static_cast<std::uint64_t>(cfg.optim.seed);
-  return std::make_unique<methods::PromptTuning>(o);
+  if (!weights) return std::make_unique<methods::PromptTuning>(o);
+  o.weights_size = core::WeightTuner::size_of(*replica.model);
+  return std::make_unique<methods::PromptTuning>(o, replica.cluster.get());
 }
 
 }  // namespace

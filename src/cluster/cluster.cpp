@@ -38,7 +38,15 @@ enum Command : std::int64_t {
 };
 
 // What a kWeights request asks of every rank's trainable copy.
-enum WeightsOp : std::int64_t { kStart = 0, kGrad = 1, kUpdate = 2, kKeep = 3, kLogits = 4, kFingerprints = 5 };
+enum WeightsOp : std::int64_t {
+  kStart = 0,
+  kGrad = 1,
+  kUpdate = 2,
+  kKeep = 3,
+  kLogits = 4,
+  kFingerprints = 5,
+  kSetState = 6
+};
 
 // The evaluation commands and their splits, both ways.
 constexpr std::pair<Command, Split> kEvaluations[] = {
@@ -363,8 +371,26 @@ core::WeightTuner& Cluster::tuner() {
 std::int64_t Cluster::weights_start() {
   std::vector<std::int64_t> header{kWeights, kStart};
   broadcast(header, 0);
-  tuner_ = std::make_unique<core::WeightTuner>(evaluator_.model());
+  if (!tuner_) tuner_ = std::make_unique<core::WeightTuner>(evaluator_.model());  // else restored
   return tuner_->size();
+}
+
+std::vector<float> Cluster::weights_state(int part) {
+  if (!tuner_) tuner_ = std::make_unique<core::WeightTuner>(evaluator_.model());
+  return tuner_->state(part);
+}
+
+void Cluster::weights_set_state(int part, const std::vector<float>& values) {
+  const auto t0 = Clock::now();
+  std::vector<std::int64_t> header{kWeights, kSetState};
+  broadcast(header, 0);
+  std::vector<std::int64_t> which{part};
+  broadcast(which, 0);
+  std::vector<float> v = values;
+  broadcast(v, 0);
+  clock_comm_ += seconds_since(t0);
+  if (!tuner_) tuner_ = std::make_unique<core::WeightTuner>(evaluator_.model());
+  tuner_->set_state(part, v);
 }
 
 // Collective: every rank runs its whole chunks of `rows`; rank 0 gets [loss, correct] and the
@@ -506,8 +532,19 @@ void Cluster::serve_weights(std::int64_t what) {
   const auto t0 = Clock::now();
   switch (what) {
     case kStart:
-      tuner_ = std::make_unique<core::WeightTuner>(evaluator_.model());
+      if (!tuner_) tuner_ = std::make_unique<core::WeightTuner>(evaluator_.model());  // else restored
       return;
+    case kSetState: {
+      std::vector<std::int64_t> which;
+      std::vector<float> values;
+      broadcast(which, 0);
+      broadcast(values, 0);
+      clock_comm_ += seconds_since(t0);
+      if (which.size() != 1) throw Error("protocol error: bad model-tuning state from rank 0");
+      if (!tuner_) tuner_ = std::make_unique<core::WeightTuner>(evaluator_.model());
+      tuner_->set_state(static_cast<int>(which[0]), values);
+      return;
+    }
     case kGrad: {
       std::vector<std::int64_t> rows;
       broadcast(rows, 0);

@@ -150,6 +150,12 @@ WeightTuner::WeightTuner(const model::Roberta& base)
 
 WeightTuner::~WeightTuner() = default;
 
+std::int64_t WeightTuner::size_of(const model::Roberta& base) {
+  std::int64_t n = 0;
+  for (const auto& [name, t] : base.named_parameters()) n += t.numel();
+  return n;
+}
+
 double WeightTuner::chunk_gradient(const EncodedSplit& split, const std::vector<std::int64_t>& rows,
                                    const std::vector<std::int64_t>& label_ids, std::int64_t& correct,
                                    std::vector<float>& grad) {
@@ -217,6 +223,48 @@ std::uint64_t WeightTuner::fingerprint(bool kept) const {
     h = hash_bytes(c.data_ptr<float>(), sizeof(float) * static_cast<std::size_t>(c.numel()), h);
   }
   return h;
+}
+
+std::vector<torch::Tensor> WeightTuner::part(int which) const {
+  switch (which) {
+    case kPartWeights:
+      return params_;
+    case kPartKept: {
+      std::vector<torch::Tensor> out;
+      for (const auto& [name, t] : kept_->named_parameters()) out.push_back(t);
+      return out;
+    }
+    case kPartMoment1:
+      return m_;
+    case kPartMoment2:
+      return v_;
+    default:
+      throw Error("model tuning: no checkpoint part " + std::to_string(which));
+  }
+}
+
+std::vector<float> WeightTuner::state(int which) const {
+  std::vector<float> out(static_cast<std::size_t>(size_));
+  float* at = out.data();
+  for (const auto& t : part(which)) {
+    const auto c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    std::copy(c.data_ptr<float>(), c.data_ptr<float>() + c.numel(), at);
+    at += c.numel();
+  }
+  return out;
+}
+
+void WeightTuner::set_state(int which, const std::vector<float>& values) {
+  if (static_cast<std::int64_t>(values.size()) != size_)
+    throw Error("model tuning: a checkpoint part of " + std::to_string(values.size()) + " values for " +
+                std::to_string(size_) + " weights");
+  torch::NoGradGuard no_grad;
+  const float* at = values.data();
+  for (auto& t : part(which)) {
+    const auto src = torch::from_blob(const_cast<float*>(at), t.sizes(), torch::kFloat32);
+    t.detach().copy_(src.to(t.device()));
+    at += t.numel();
+  }
 }
 
 }  // namespace bbt::core

@@ -32,7 +32,10 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-hid_t file_type(DType dtype) { return dtype == DType::kFloat64 ? H5T_IEEE_F64LE : H5T_STD_I64LE; }
+hid_t file_type(DType dtype) {
+  if (dtype == DType::kFloat32) return H5T_IEEE_F32LE;
+  return dtype == DType::kFloat64 ? H5T_IEEE_F64LE : H5T_STD_I64LE;
+}
 
 // A run-file object path must be absolute and clean, since it doubles as an HDF5 link path.
 void validate_object_path(const std::string& path, const std::string& file) {
@@ -65,7 +68,7 @@ std::vector<hsize_t> dataspace_dims(hid_t space, std::vector<hsize_t>* maxdims, 
 DType dtype_of(hid_t dataset, const std::string& context) {
   Handle type(H5Dget_type(dataset), context);
   const H5T_class_t cls = H5Tget_class(type.get());
-  if (cls == H5T_FLOAT) return DType::kFloat64;
+  if (cls == H5T_FLOAT) return H5Tget_size(type.get()) == 4 ? DType::kFloat32 : DType::kFloat64;
   if (cls == H5T_INTEGER) return DType::kInt64;
   throw Error(context + ": neither a float nor an integer dataset");
 }
@@ -373,8 +376,11 @@ struct RunFileWriter::Impl {
 
   // Integers widen into float datasets exactly enough; doubles would be silently truncated into ints.
   static void check_value_type(const OpenDataset& d, DType value_dtype, const std::string& context) {
-    if (d.dtype == DType::kInt64 && value_dtype == DType::kFloat64)
-      throw Error(context + ": is an int64 dataset, got float64 values");
+    if (d.dtype == DType::kInt64 && value_dtype != DType::kInt64)
+      throw Error(context + ": is an int64 dataset, got " + (value_dtype == DType::kFloat32 ? "float32" : "float64") +
+                  " values");
+    if (d.dtype == DType::kFloat32 && value_dtype == DType::kFloat64)
+      throw Error(context + ": is a float32 dataset, got float64 values");
   }
 };
 
@@ -463,8 +469,11 @@ RunFileWriter RunFileWriter::create(const std::string& path, const RunFileLayout
   Handle lcpl(H5Pcreate(H5P_LINK_CREATE), file_ctx + ": making a link creation list");
   check(H5Pset_create_intermediate_group(lcpl.get(), 1), file_ctx + ": enabling group creation");
   auto set_fill = [&](hid_t dcpl, DType dtype, const std::string& ctx) {
+    const float float_fill = std::numeric_limits<float>::quiet_NaN();
     if (dtype == DType::kFloat64)
       check(H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &kFloatFill), ctx + ": setting the fill value");
+    else if (dtype == DType::kFloat32)
+      check(H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, &float_fill), ctx + ": setting the fill value");
     else
       check(H5Pset_fill_value(dcpl, H5T_NATIVE_INT64, &kIntFill), ctx + ": setting the fill value");
   };
@@ -636,6 +645,9 @@ void RunFileWriter::write(const std::string& fixed, const double* values, std::s
 void RunFileWriter::write(const std::string& fixed, const std::int64_t* values, std::size_t n) {
   impl_->write_whole(fixed, H5T_NATIVE_INT64, DType::kInt64, values, n);
 }
+void RunFileWriter::write(const std::string& fixed, const float* values, std::size_t n) {
+  impl_->write_whole(fixed, H5T_NATIVE_FLOAT, DType::kFloat32, values, n);
+}
 
 void RunFileWriter::flush() {
   if (!impl_ || !impl_->file) throw Error("run file: flush after close");
@@ -693,6 +705,8 @@ struct RunFileReader::Impl {
     const std::string ctx = where(object);
     if (std::is_same_v<T, std::int64_t> && dtype_of(d.get(), ctx) != DType::kInt64)
       throw Error(ctx + ": holds float64 values, not int64");
+    if (std::is_same_v<T, float> && dtype_of(d.get(), ctx) != DType::kFloat32)
+      throw Error(ctx + ": holds no float32 values");
     Handle space(H5Dget_space(d.get()), ctx + ": getting the dataspace");
     Array<T> out;
     const std::vector<hsize_t> dims = dataspace_dims(space.get(), nullptr, ctx);
@@ -829,6 +843,10 @@ Array<double> RunFileReader::read_double(const std::string& dataset) const {
 
 Array<std::int64_t> RunFileReader::read_int64(const std::string& dataset) const {
   return impl_->read<std::int64_t>(dataset, H5T_NATIVE_INT64);
+}
+
+Array<float> RunFileReader::read_float(const std::string& dataset) const {
+  return impl_->read<float>(dataset, H5T_NATIVE_FLOAT);
 }
 
 double RunFileReader::read_double_scalar(const std::string& dataset) const {

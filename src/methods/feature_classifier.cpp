@@ -111,7 +111,7 @@ torch::Tensor FeatureClassifier::logits(const Features& f) {
   return torch::cat(parts);  // [n, K]
 }
 
-Fit FeatureClassifier::fit(cluster::Cluster& cluster, const core::Scorer& scorer) {
+Fit FeatureClassifier::fit(cluster::Cluster& cluster, const core::Scorer& scorer, FitProgress& /*progress*/) {
   Fit out;
   cluster::EvalCosts costs;
   const core::EncodedSplit& train = cluster.split(cluster::Split::kTrain);

@@ -99,7 +99,7 @@ const IclInputs& Icl::inputs_for(const cluster::Cluster& cluster, cluster::Split
   return split == cluster::Split::kDev ? dev_ : test_;
 }
 
-Fit Icl::fit(cluster::Cluster& cluster, const core::Scorer& /*scorer*/) {
+Fit Icl::fit(cluster::Cluster& cluster, const core::Scorer& /*scorer*/, FitProgress& /*progress*/) {
   Fit out;
   const std::size_t m = static_cast<std::size_t>(std::max(1, m_));
   double used = 0, rows = 0;

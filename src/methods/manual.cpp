@@ -4,7 +4,7 @@
 
 namespace bbt::methods {
 
-Fit Manual::fit(cluster::Cluster& cluster, const core::Scorer& /*scorer*/) {
+Fit Manual::fit(cluster::Cluster& cluster, const core::Scorer& /*scorer*/, FitProgress& /*progress*/) {
   // Nothing to train: no query spent. The cost columns say what one over the train set moves.
   Fit out;
   std::tie(out.bytes_up, out.bytes_down) =

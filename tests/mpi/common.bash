@@ -165,3 +165,24 @@ with h5py.File(sys.argv[1], "r+") as f:
                 d.resize((min(d.shape[0], 3),) + d.shape[1:])
 PY
 }
+
+# kill_fit REF.h5 NAME NP ARGS...: `bbt train ARGS --output.run_name NAME` on 2 ranks, every process
+# SIGKILLed once its fit has recorded 7 steps (checkpoints every output.checkpoint_every steps), then
+# resumed on NP ranks: the resume must continue from a checkpoint inside the fit (not its start) and
+# end with the bits of REF.h5, the same run uninterrupted on 2 ranks. The run must take well over
+# 7 steps so the kill lands inside it.
+fit_rows() { h5 "$1" 'len(f["train/tuning_loss"])' 2>/dev/null || echo 0; }
+kill_fit() {
+  local ref=$1 name=$2 np=$3
+  shift 3
+  setsid mpirun -np 2 "$BBT" train "$@" --output.run_name "$name" >"$name.log" 2>&1 &
+  for _ in $(seq 1 1200); do [[ $(fit_rows "results/$name/run.h5") -ge 7 ]] && break; sleep 0.1; done
+  pkill -9 -f -- "--output.run_name $name\$"
+  wait
+  local at
+  at=$(fit_rows "results/$name/run.h5")
+  timeout 300 mpirun -np "$np" "$BBT" train --resume "results/$name/run.h5" >"$name-resumed.log" 2>&1
+  check "$name: resume on $np ranks after SIGKILL at step $at finishes" test $? -eq 0
+  check "$name: it resumed from a checkpoint inside the fit" grep -q "resumed at generation [1-9]" "$name-resumed.log"
+  check "$name: killed+resumed run equals the uninterrupted one" same_bits "$ref" "results/$name/run.h5"
+}

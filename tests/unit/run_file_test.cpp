@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -192,6 +193,37 @@ TEST(RunFile, UnwrittenIntDatasetReadsMinusOne) {
   RunFileWriter::create(path, small_layout()).close();
   EXPECT_EQ(RunFileReader(path).read_int64_scalar("/best/generation"), -1);
   EXPECT_EQ(RunFileReader(path).read_int64("/train/generation").shape, (std::vector<std::size_t>{0}));
+}
+
+TEST(RunFile, Float32DatasetsKeepTheirBits) {
+  const std::string path = make_temp_dir() + "/run.h5";
+  RunFileLayout layout = small_layout();
+  layout.add_fixed("/checkpoint/weights", DType::kFloat32, {2, 3});
+  layout.add_fixed("/checkpoint/moments", DType::kFloat32, {2});
+  const std::vector<float> w = {1.0f / 3.0f, -2.5e-8f, 3.4e38f, 0.0f, -0.0f, 7.0f};
+  {
+    RunFileWriter writer = RunFileWriter::create(path, layout);
+    EXPECT_NE(error_of([&] { writer.write("/checkpoint/weights", std::vector<double>(6, 1.0)); })
+                  .find("/checkpoint/weights: is a float32 dataset, got float64 values"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { writer.write("/best/generation", w.data(), 1); }).find("int64 dataset, got float32"),
+              std::string::npos);
+    // float32 values widen exactly into a float64 dataset.
+    writer.write("/best/z", w.data(), 4);
+    writer.write("/checkpoint/weights", w.data(), w.size());
+  }
+  RunFileReader r(path);
+  EXPECT_EQ(r.dtype("/checkpoint/weights"), DType::kFloat32);
+  EXPECT_TRUE(std::isnan(r.read_float("/checkpoint/moments").values[1]));  // never written
+  const bbt::io::Array<float> a = r.read_float("/checkpoint/weights");
+  EXPECT_EQ(a.shape, (std::vector<std::size_t>{2, 3}));
+  ASSERT_EQ(a.values.size(), w.size());
+  EXPECT_EQ(std::memcmp(a.values.data(), w.data(), sizeof(float) * w.size()), 0);
+  EXPECT_EQ(r.read_double("/checkpoint/weights").values[0], static_cast<double>(w[0]));
+  EXPECT_EQ(r.read_double("/best/z").values[1], static_cast<double>(w[1]));
+  EXPECT_NE(error_of([&] { r.read_float("/best/z"); }).find("/best/z: holds no float32 values"), std::string::npos);
+  const CommandResult header = run_command("h5dump -H -d /checkpoint/weights " + path);
+  EXPECT_NE(header.output.find("H5T_IEEE_F32LE"), std::string::npos) << header.output;
 }
 
 TEST(RunFile, H5dumpReadsTheClosedFile) {

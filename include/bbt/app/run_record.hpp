@@ -81,6 +81,8 @@ class RunRecord {
   void write_test(double metric, double loss, double accuracy, std::int64_t n_examples);
   // A no-step method's fit: its per-epoch rows of its own series and its fixed arrays.
   void write_fit(const methods::Fit& fit);
+  // One row of the method's own series (a fit that reports its steps: methods::FitProgress).
+  void append_own(const std::vector<std::vector<double>>& row);
   // The paper's cost columns (Table 4) at the run's end.
   struct Costs {
     double user_bytes = 0, server_bytes = 0;  // rank 0's own model and optimiser; one replica

@@ -92,9 +92,13 @@ class Cluster {
   std::vector<float> tuned_logits(Split split, core::Tuned kind, const std::vector<double>& params);
   // Model tuning (every weight trained; core::WeightTuner). The weights never travel: every rank
   // holds its trainable copy and applies the same update, so the copies stay identical.
-  // Rank 0: every rank starts from a fresh trainable copy of its model (moments zero); returns the
-  // number of trainable entries.
+  // Rank 0: every rank starts from a fresh trainable copy of its model (moments zero), unless a
+  // checkpoint set its state already (weights_set_state); returns the number of trainable entries.
   std::int64_t weights_start();
+  // Model tuning's checkpoint (core::WeightTuner::state parts). Rank 0's own copy of a part (every
+  // rank holds the same), no communication; and, collective, every rank's part set to rank 0's values.
+  std::vector<float> weights_state(int part);
+  void weights_set_state(int part, const std::vector<float>& values);
   // Rank 0: as gradient(), over every rank's current weights: each rank's chunks' gradients
   // (float32) are gathered on rank 0 and added in chunk order in float64. Costs: row ids out, chunk
   // results back, and the update's gradient out (weights_update).

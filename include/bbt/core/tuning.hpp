@@ -95,8 +95,10 @@ class WeightTuner {
   WeightTuner(const WeightTuner&) = delete;
   WeightTuner& operator=(const WeightTuner&) = delete;
 
-  // Trainable entries (the tied decoder counted once, as the word embeddings).
+  // Trainable entries (the tied decoder counted once, as the word embeddings); size_of(base) is the
+  // same count without making the copy.
   std::int64_t size() const { return size_; }
+  static std::int64_t size_of(const model::Roberta& base);
   // The rows `rows` of `split` as one forward and backward pass: loss sum, correct count and the
   // gradient of the loss sum, flattened in named_parameters order (float32).
   double chunk_gradient(const EncodedSplit& split, const std::vector<std::int64_t>& rows,
@@ -112,12 +114,19 @@ class WeightTuner {
                             const std::vector<std::int64_t>& label_ids, bool kept) const;
   // hash_bytes over every weight's float32 values in named_parameters order (current or kept).
   std::uint64_t fingerprint(bool kept) const;
+  // A checkpoint's parts, each size() values flattened as the gradient: kPartWeights (current),
+  // kPartKept, kPartMoment1 and kPartMoment2 (AdamW's m and v). set_state throws on a wrong size.
+  static constexpr int kPartWeights = 0, kPartKept = 1, kPartMoment1 = 2, kPartMoment2 = 3, kParts = 4;
+  std::vector<float> state(int part) const;
+  void set_state(int part, const std::vector<float>& values);
 
  private:
   std::unique_ptr<model::Roberta> model_, kept_;
   std::vector<torch::Tensor> params_, m_, v_;  // m_, v_: float32 on the CPU
   std::vector<double> decay_;                  // 1, or 0 for biases and LayerNorm weights
   std::int64_t size_ = 0;
+
+  std::vector<torch::Tensor> part(int part) const;  // the tensors of a state part, in order
 };
 
 }  // namespace bbt::core

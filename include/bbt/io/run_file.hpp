@@ -14,8 +14,9 @@
 
 namespace bbt::io {
 
-// Element type of a run-file dataset (stored little-endian: IEEE f64 / i64).
-enum class DType { kFloat64, kInt64 };
+// Element type of a run-file dataset (stored little-endian: IEEE f64 / i64 / f32). float32 is for
+// large fixed arrays held in float32 anyway (model tuning's checkpointed weights).
+enum class DType { kFloat64, kInt64, kFloat32 };
 
 // An extendible dataset that gains one row per append: shape [rows, row_shape...], chunked along
 // rows. row_shape {} gives a 1-D series of scalars, {lambda} a [G x lambda] array.
@@ -106,6 +107,7 @@ class RunFileWriter {
   // Overwrites a whole fixed dataset: `n` must equal its element count. Same dtype rules.
   void write(const std::string& fixed, const double* values, std::size_t n);
   void write(const std::string& fixed, const std::int64_t* values, std::size_t n);
+  void write(const std::string& fixed, const float* values, std::size_t n);  // float32 or float64 datasets
   void write(const std::string& fixed, const std::vector<double>& values) {
     write(fixed, values.data(), values.size());
   }
@@ -180,6 +182,7 @@ class RunFileReader {
   DType dtype(const std::string& dataset) const;
   Array<double> read_double(const std::string& dataset) const;       // converts int64 datasets
   Array<std::int64_t> read_int64(const std::string& dataset) const;  // refuses float datasets
+  Array<float> read_float(const std::string& dataset) const;         // float32 datasets only
   double read_double_scalar(const std::string& dataset) const;       // a one-element dataset
   std::int64_t read_int64_scalar(const std::string& dataset) const;
 

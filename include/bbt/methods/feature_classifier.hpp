@@ -31,7 +31,7 @@ class FeatureClassifier final : public NoStepMethod {
 
   // Per epoch: train loss (cross-entropy), train accuracy, dev metric, dev loss.
   std::vector<SeriesSpec> series() const override;
-  Fit fit(cluster::Cluster& cluster, const core::Scorer& scorer) override;
+  Fit fit(cluster::Cluster& cluster, const core::Scorer& scorer, FitProgress& progress) override;
   std::vector<float> split_logits(cluster::Cluster& cluster, cluster::Split split,
                                   const Eigen::VectorXd& kept) override;
 

@@ -30,7 +30,7 @@ class Icl final : public NoStepMethod {
       std::int64_t n_dev, std::int64_t n_test);
 
   std::vector<ArraySpec> arrays() const override;
-  Fit fit(cluster::Cluster& cluster, const core::Scorer& scorer) override;
+  Fit fit(cluster::Cluster& cluster, const core::Scorer& scorer, FitProgress& progress) override;
   std::vector<float> split_logits(cluster::Cluster& cluster, cluster::Split split,
                                   const Eigen::VectorXd& kept) override;
 

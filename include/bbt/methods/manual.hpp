@@ -7,7 +7,7 @@ namespace bbt::methods {
 
 class Manual final : public NoStepMethod {
  public:
-  Fit fit(cluster::Cluster& cluster, const core::Scorer& scorer) override;
+  Fit fit(cluster::Cluster& cluster, const core::Scorer& scorer, FitProgress& progress) override;
   std::vector<float> split_logits(cluster::Cluster& cluster, cluster::Split split,
                                   const Eigen::VectorXd& kept) override;
 };

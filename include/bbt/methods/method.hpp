@@ -6,6 +6,7 @@
 #include <Eigen/Core>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +41,18 @@ struct Fit {
   std::string summary;                  // one line for the log
   std::vector<double> prompt;           // a gradient method's kept parameters, dense (/best/prompt)
   Eigen::VectorXd z;                    // a subspace method's kept z (/best/z; empty: none)
+  bool stopped = false;                 // FitProgress::step_done asked it to stop (state checkpointed)
+};
+
+// What a fit that trains step by step tells the job's loop after each step: its row of series()
+// (which the loop records at once, instead of Fit::rows) and the steps done. The loop may
+// checkpoint the method's state() there; step_done returns true when the fit must return now with
+// Fit::stopped (a stop signal: the state is checkpointed, a resume continues the fit from it). The
+// base class records nothing and never stops (bbt eval's refit).
+class FitProgress {
+ public:
+  virtual ~FitProgress() = default;
+  virtual bool step_done(const std::vector<std::vector<double>>& /*row*/, std::int64_t /*steps*/) { return false; }
 };
 
 // A method's checkpoint state as named matrices (no field names leak into the loop).
@@ -78,8 +91,11 @@ class Method {
   // The prompt kept when dev selection never ran.
   virtual Eigen::VectorXd final_prompt() const = 0;
 
-  // The no-step methods' phase: all their training, once (the loop records what it returns).
-  virtual Fit fit(cluster::Cluster& /*cluster*/, const core::Scorer& /*scorer*/) { return {}; }
+  // The no-step methods' phase: all their training, once (the loop records what it returns); a
+  // resumed one continues from the restored state().
+  virtual Fit fit(cluster::Cluster& /*cluster*/, const core::Scorer& /*scorer*/, FitProgress& /*progress*/) {
+    return {};
+  }
   virtual std::vector<ArraySpec> arrays() const { return {}; }
   // Logits [split size x K] of the kept prompt (a prompt method) or of the fitted method.
   virtual std::vector<float> split_logits(cluster::Cluster& cluster, cluster::Split split,
@@ -91,10 +107,18 @@ class Method {
   virtual std::string state_group() const = 0;
   virtual StateArrays state() const = 0;
   virtual void restore(const StateArrays& arrays) = 0;
+  // State too large for float64 matrices, held in float32 (model tuning's weights and AdamW's
+  // moments, on every rank), beside state() in the same group: names and lengths (fixed when the run
+  // starts); rank 0's values of one (empty: nothing to keep, as at the start); and, after restore(),
+  // restoring what the method needs through `read` (on every rank).
+  virtual std::vector<std::pair<std::string, std::size_t>> float_state_sizes() const { return {}; }
+  virtual std::vector<float> float_state(const std::string& /*name*/) const { return {}; }
+  virtual void restore_float_state(const std::function<std::vector<float>(const std::string&)>& /*read*/) {}
 };
 
-// The shape every method that tunes no prompt shares: no steps, no prompt, no state kept across
-// a resume (a resumed run fits again from the start: the same inputs give the same bits).
+// The shape every method that tunes no prompt shares: no steps, no prompt, and (unless it says
+// otherwise: the gradient-based methods) no state kept across a resume (a resumed run fits again
+// from the start: the same inputs give the same bits).
 class NoStepMethod : public Method {
  public:
   int candidates_per_step() const override { return 0; }
