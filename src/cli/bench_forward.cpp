@@ -465,7 +465,10 @@ int bench_train(const Args& args) {
       for (std::int64_t i = r0; i < std::min(batch, r0 + chunk_rows); ++i) rows.push_back(i);
       std::int64_t correct = 0;
       loss += tuner.chunk_gradient(split, rows, labels, correct, chunk_g);
-      for (std::size_t i = 0; i < g.size(); ++i) g[i] += chunk_g[i];
+      at::parallel_for(0, static_cast<std::int64_t>(g.size()), std::int64_t{1} << 15,
+                       [&](std::int64_t b, std::int64_t e) {
+                         for (std::int64_t i = b; i < e; ++i) g[i] += chunk_g[i];
+                       });
     }
     const auto t1 = Clock::now();
     core::AdamW a;

@@ -424,9 +424,15 @@ Gradient Cluster::weights_gradient_share(const std::vector<std::int64_t>& rows, 
   for (std::size_t c = 0; c < chunks; ++c) {
     out.loss_sum += all_sums[2 * c];
     out.correct += static_cast<std::int64_t>(all_sums[2 * c + 1]);
-    const float* gc = all.data() + c * n;
-    for (std::size_t i = 0; i < n; ++i) out.grad[i] += static_cast<double>(gc[i]);
   }
+  // Each entry sums its chunks in chunk order: shared over the threads, the bits are one thread's.
+  double* sum = out.grad.data();
+  at::parallel_for(0, static_cast<std::int64_t>(n), std::int64_t{1} << 15, [&](std::int64_t b, std::int64_t e) {
+    for (std::size_t c = 0; c < chunks; ++c) {
+      const float* gc = all.data() + c * n;
+      for (std::int64_t i = b; i < e; ++i) sum[i] += static_cast<double>(gc[i]);
+    }
+  });
   return out;
 }
 

@@ -192,7 +192,12 @@ void WeightTuner::update(const std::vector<float>& g, const AdamW& a) {
     const bool cpu = w.device().is_cpu() && w.is_contiguous();
     if (!cpu) w = w.to(torch::kCPU).contiguous();
     const auto n = static_cast<std::size_t>(w.numel());
-    adamw_update(w.data_ptr<float>(), m_[k].data_ptr<float>(), v_[k].data_ptr<float>(), at, 1.0, n, a, decay_[k]);
+    // Each entry's update is its own arithmetic: shared over the intra-op threads, the bits are
+    // those of one thread.
+    float *pw = w.data_ptr<float>(), *pm = m_[k].data_ptr<float>(), *pv = v_[k].data_ptr<float>();
+    at::parallel_for(0, static_cast<std::int64_t>(n), std::int64_t{1} << 15, [&](std::int64_t b, std::int64_t e) {
+      adamw_update(pw + b, pm + b, pv + b, at + b, 1.0, static_cast<std::size_t>(e - b), a, decay_[k]);
+    });
     if (!cpu) t.detach().copy_(w.to(t.device()).view_as(t));
     at += n;
   }
