@@ -186,11 +186,12 @@ Roberta Roberta::load(const std::string& dir, const LoadOptions& options) {
       // mask as large as the tensor); finite_or_throw words the error.
       const auto* bits = reinterpret_cast<const std::uint32_t*>(dst);
       std::uint32_t bad = 0;
-      for (std::int64_t i = 0; i < ti.numel(); ++i) bad |= static_cast<std::uint32_t>((bits[i] & 0x7f800000u) == 0x7f800000u);
+      const std::int64_t n = ti.numel();
+      for (std::int64_t i = 0; i < n; ++i) bad |= static_cast<std::uint32_t>((bits[i] & 0x7f800000u) == 0x7f800000u);
       if (bad != 0) finite_or_throw(torch::from_blob(dst, ti.shape, torch::kFloat32), st.path(), name);
       fingerprint = hash_bytes(name.data(), name.size(), fingerprint);
-      fingerprint = hash_bytes(dst, static_cast<std::size_t>(ti.numel()) * sizeof(float), fingerprint);
-      dst += ti.numel();
+      fingerprint = hash_bytes(dst, static_cast<std::size_t>(n) * sizeof(float), fingerprint);
+      dst += n;
     }
   };
   auto word_std = [](const torch::Tensor& word) { return word.std().item<double>(); };
