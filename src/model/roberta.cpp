@@ -747,14 +747,10 @@ std::vector<std::pair<std::string, torch::Tensor>> Roberta::named_parameters() c
 }
 
 std::int64_t Roberta::parameter_bytes() const {
+  // Every weight once: a decoder tied to the word embeddings is the same memory.
   std::int64_t total = 0;
-  for (const auto* t : {&word_emb_, &pos_emb_, &type_emb0_, &emb_ln_w_, &emb_ln_b_, &head_dense_w_,
-                        &head_dense_b_, &head_ln_w_, &head_ln_b_, &decoder_w_, &decoder_b_})
-    if (t->defined()) total += t->numel() * static_cast<std::int64_t>(t->element_size());
-  for (const auto& ly : layers_)
-    for (const auto* t : {&ly.qkv_w, &ly.qkv_b, &ly.attn_out_w, &ly.attn_out_b, &ly.attn_ln_w, &ly.attn_ln_b,
-                          &ly.inter_w, &ly.inter_b, &ly.out_w, &ly.out_b, &ly.out_ln_w, &ly.out_ln_b})
-      total += t->numel() * static_cast<std::int64_t>(t->element_size());
+  for (const auto& [name, t] : named_parameters())
+    if (t.defined()) total += t.numel() * static_cast<std::int64_t>(t.element_size());
   return total;
 }
 

@@ -105,7 +105,7 @@ class Roberta {
   // Every distinct weight tensor in one fixed order, with its Hub-like name ("layer.3.qkv.weight"):
   // handles to the model's own storage (an optimiser updates them in place under NoGradGuard).
   std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const;
-  // Bytes held by the weights (the "server" side of one replica).
+  // Bytes held by the weights (the "server" side of one replica); a tied decoder counts once.
   std::int64_t parameter_bytes() const;
   // Whether the weights live in memory shared with other processes (LoadOptions::shared).
   bool shares_weights() const { return shares_weights_; }
