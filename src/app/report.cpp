@@ -246,6 +246,8 @@ RunSummary summarize_run(const std::string& path) {
     }
     s.done = done;
     if (!std::isfinite(s.cost_api_calls) && s.generations > 0) s.cost_api_calls = static_cast<double>(s.api_calls);
+    // A method that takes no steps has no /train/api_calls: its calls are the cost column's.
+    if (s.generations == 0 && std::isfinite(s.cost_api_calls)) s.api_calls = static_cast<std::int64_t>(s.cost_api_calls);
     s.finished = done && std::isfinite(s.test_metric);
     s.status = s.finished ? "finished" : done ? "finished (no test)" : "running/incomplete";
   } catch (const Error& e) {

@@ -37,6 +37,10 @@ for method in $methods; do
         and np.all(np.isfinite(f["best/prompt"][()])) and np.abs(f["best/prompt"][()]).max() > 0
         and f["cost/bytes_up_per_query"][()] > 0 and f["cost/user_bytes"][()] > 0)')" = 1
 done
+# bbt report's run table: the API calls are the run's /cost/api_calls (a fit has no /train/api_calls).
+"$BBT" report --format csv results/prompt_tuning1/run.h5 >report.csv
+check "bbt report shows a fit's API calls (30 steps + 3 dev checks)" test "$("$PYTHON" -c \
+  'import csv, sys; r = list(csv.DictReader(open(sys.argv[1]))); print(r[0]["api_calls"])' report.csv)" = 33
 check "prompt_tuning: /best/prompt is [n, H]" test "$(h5 results/prompt_tuning1/run.h5 'f["best/prompt"].shape')" = "(5, 32)"
 check "ptuning_v2: /best/prompt is [L, 2, n, H]" test "$(h5 results/ptuning_v21/run.h5 'f["best/prompt"].shape')" = "(2, 2, 5, 32)"
 check "prompt_tuning: the learning rate decays linearly to 0" test "$(h5 results/prompt_tuning1/run.h5 \

@@ -17,7 +17,7 @@ struct RunSummary {
   // Root attribute "method"; else the stored configuration's [method] name; else bbt.
   std::string method = "bbt";
   std::int64_t split_seed = -1, seed = -1, n_ranks = -1;
-  std::int64_t api_calls = 0;  // last /train/api_calls row (0 before the first generation)
+  std::int64_t api_calls = 0;  // last /train/api_calls row (0 before the first generation); no-step methods: /cost/api_calls
   std::int64_t generations = 0;
   double best_dev = kNaN, test_metric = kNaN, initial_metric = kNaN;
   double seconds = kNaN;  // /run/seconds_total, else the sum of /train/seconds_total so far
