@@ -1,9 +1,11 @@
 #include "bbt/common/memory.hpp"
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <limits>
 #include <string>
 
 namespace bbt {
@@ -28,6 +30,14 @@ std::int64_t current_rss_bytes() {
   std::int64_t size = 0, resident = 0;
   if (!(statm >> size >> resident)) return 0;
   return resident * static_cast<std::int64_t>(sysconf(_SC_PAGESIZE));
+}
+
+bool keep_freed_memory() {
+#ifdef __GLIBC__
+  return mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max()) == 1;
+#else
+  return false;
+#endif
 }
 
 }  // namespace bbt

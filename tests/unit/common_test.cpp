@@ -1,5 +1,6 @@
 // bbt (common): the portable generator and math, UTF-8 and white space, whole-file and JSON reading.
 #include <gtest/gtest.h>
+#include <malloc.h>
 #include <stdlib.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bbt/common/memory.hpp"
 #include "bbt/common/error.hpp"
 #include "bbt/common/files.hpp"
 #include "bbt/common/json.hpp"
@@ -225,4 +227,22 @@ TEST_F(FilesTest, JsonFiles) {
   const std::string missing = (dir_ / "none.json").string();
   EXPECT_EQ(error_of([&] { bbt::read_json_file(missing); }),
             "cannot read '" + missing + "': No such file or directory");
+}
+
+// keep_freed_memory: a 64 MiB block comes from the heap (glibc would map it alone: mallinfo2's
+// hblks counts such blocks), so a second one after freeing it reuses the same pages.
+TEST(Memory, FreedBlocksStayForReuse) {
+#ifdef __GLIBC__
+  ASSERT_TRUE(bbt::keep_freed_memory());
+  const std::size_t mapped_before = mallinfo2().hblks;
+  std::vector<char>* big = new std::vector<char>(std::size_t{64} << 20, 1);
+  EXPECT_EQ(mallinfo2().hblks, mapped_before) << "a 64 MiB block was mapped on its own";
+  const char* first = big->data();
+  delete big;
+  big = new std::vector<char>(std::size_t{64} << 20, 2);
+  EXPECT_EQ(big->data(), first);
+  delete big;
+#else
+  GTEST_SKIP() << "not glibc";
+#endif
 }

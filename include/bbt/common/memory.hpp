@@ -15,4 +15,12 @@ std::int64_t pss_bytes();
 // Resident set size now, in bytes (/proc/self/statm; 0 where unknown).
 std::int64_t current_rss_bytes();
 
+// Large blocks the process frees (libtorch's activations and gradients: tens to hundreds of MB,
+// allocated again at every forward or training step) stay in its heap for reuse, instead of being
+// unmapped and then mapped, faulted in and zeroed by the kernel again at the next step (glibc maps
+// every block above its mmap threshold, at most 32 MiB, afresh). Freed memory up to 2 GiB at the
+// heap's top is kept too. The peak stays what the peak was. No-op where the C library is not glibc.
+// Returns whether the setting took.
+bool keep_freed_memory();
+
 }  // namespace bbt
